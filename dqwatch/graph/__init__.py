@@ -1,0 +1,13 @@
+"""The Graph API client: typed errors, retries, usage-aware pacing, batching."""
+
+from dqwatch.graph._client import BATCH_LIMIT, BatchItem, ClientOptions, GraphClient
+from dqwatch.graph._usage import UsageGovernor, parse_usage_headers
+
+__all__ = [
+    "BATCH_LIMIT",
+    "BatchItem",
+    "ClientOptions",
+    "GraphClient",
+    "UsageGovernor",
+    "parse_usage_headers",
+]

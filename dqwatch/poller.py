@@ -1,0 +1,211 @@
+"""Polling datasets: fetch, normalise and store, one dataset and source at a time.
+
+A poll never raises for a dataset's own trouble: every failure becomes a
+recorded poll with an outcome, which later turns into an alert. Only a store
+that cannot be written stops the cycle, because then nothing can be kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from dqwatch.errors import (
+    GraphError,
+    MalformedResponseError,
+    ThrottledError,
+    TokenError,
+    TransientGraphError,
+)
+from dqwatch.graph import BATCH_LIMIT, BatchItem, GraphClient
+from dqwatch.model import Snapshot
+from dqwatch.snapshot import REQUEST_FIELDS, parse_response
+from dqwatch.store import SeriesChange, Store
+
+log = logging.getLogger(__name__)
+
+OK = "ok"
+#: A failure retrying cannot fix for this dataset: unknown, no permission, bad field.
+PERMANENT = "permanent_error"
+#: The access token itself is expired or invalid: every dataset fails alike.
+TOKEN = "token_error"
+#: Transient failures that outlasted every retry.
+TRANSIENT = "transient_error"
+#: The API's rate limit left no room for this poll.
+THROTTLED = "throttled"
+#: The API answered something that is not the documented shape.
+MALFORMED = "malformed"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One dataset and source to poll."""
+
+    dataset_id: str
+    source: str
+    name: str = ""
+    owner: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one poll of one dataset and source came to."""
+
+    target: Target
+    outcome: str
+    started: float
+    finished: float
+    error: GraphError | None = None
+    snapshot: Snapshot | None = None
+    changes: list[SeriesChange] = field(default_factory=list)
+    #: The response was identical to the stored one, so it was not parsed.
+    unchanged: bool = False
+
+
+class Poller:
+    """Polls targets with at most ``workers`` in flight; stores each result."""
+
+    def __init__(
+        self,
+        client: GraphClient,
+        store: Store,
+        *,
+        workers: int,
+        batch_size: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._workers = max(1, workers)
+        self._batch_size = min(batch_size, BATCH_LIMIT)
+        self._clock = clock
+        self._token_error: TokenError | None = None
+
+    async def poll_all(self, targets: Sequence[Target]) -> list[PollResult]:
+        """Poll every target once; results in the order of ``targets``."""
+        self._token_error = None
+        groups = (
+            _chunks(targets, self._batch_size)
+            if self._batch_size
+            else [[t] for t in targets]
+        )
+        queue: asyncio.Queue[list[Target]] = asyncio.Queue()
+        for group in groups:
+            queue.put_nowait(group)
+        results: dict[Target, PollResult] = {}
+
+        async def worker() -> None:
+            while not queue.empty():
+                group = queue.get_nowait()
+                for result in await self._poll_group(group):
+                    results[result.target] = result
+
+        workers = [asyncio.create_task(worker()) for _ in range(self._workers)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+        return [results[t] for t in targets]
+
+    async def poll(self, target: Target) -> PollResult:
+        """Poll one dataset and source, store the outcome, return it."""
+        started = self._clock()
+        if self._token_error is not None:
+            return await self._record(target, started, error=self._token_error)
+        try:
+            body = await self._client.dataset_quality(
+                target.dataset_id, REQUEST_FIELDS[target.source]
+            )
+        except GraphError as exc:
+            return await self._record(target, started, error=exc)
+        return await self._record_body(target, started, body)
+
+    async def _poll_group(self, group: list[Target]) -> list[PollResult]:
+        if len(group) == 1 or self._token_error is not None:
+            return [await self.poll(t) for t in group]
+        started = self._clock()
+        items = [
+            BatchItem(t.dataset_id, t.source, REQUEST_FIELDS[t.source]) for t in group
+        ]
+        try:
+            answers = await self._client.batch(items)
+        except GraphError as exc:
+            return [await self._record(t, started, error=exc) for t in group]
+        results = []
+        for target, answer in zip(group, answers, strict=True):
+            if isinstance(answer, TransientGraphError):
+                results.append(await self.poll(target))  # retried alone, with backoff
+            elif isinstance(answer, GraphError):
+                results.append(await self._record(target, started, error=answer))
+            else:
+                results.append(await self._record_body(target, started, answer))
+        return results
+
+    async def _record_body(
+        self, target: Target, started: float, body: str
+    ) -> PollResult:
+        if self._store.same_body(target.dataset_id, target.source, body):
+            # Byte-for-byte the stored response: nothing to parse or compare.
+            finished = self._clock()
+            await self._store.record_poll(
+                target.dataset_id, target.source, started, finished, outcome=OK
+            )
+            return PollResult(target, OK, started, finished, unchanged=True)
+        try:
+            snapshot = parse_response(target.dataset_id, target.source, started, body)
+        except MalformedResponseError as exc:
+            return await self._record(target, started, error=exc)
+        finished = self._clock()
+        changes = await self._store.record_poll(
+            target.dataset_id,
+            target.source,
+            started,
+            finished,
+            snapshot=snapshot,
+            outcome=OK,
+        )
+        return PollResult(target, OK, started, finished, None, snapshot, changes)
+
+    async def _record(
+        self, target: Target, started: float, *, error: GraphError
+    ) -> PollResult:
+        outcome = outcome_of(error)
+        if isinstance(error, TokenError):
+            self._token_error = error
+        log.debug("dataset %s (%s): %s", target.dataset_id, target.source, error)
+        finished = self._clock()
+        await self._store.record_poll(
+            target.dataset_id,
+            target.source,
+            started,
+            finished,
+            error=error,
+            outcome=outcome,
+        )
+        return PollResult(target, outcome, started, finished, error)
+
+
+def outcome_of(error: GraphError) -> str:
+    """The poll outcome a failure stands for."""
+    if isinstance(error, TokenError):
+        return TOKEN
+    if isinstance(error, MalformedResponseError):
+        return MALFORMED
+    if isinstance(error, ThrottledError):
+        return THROTTLED
+    if isinstance(error, TransientGraphError):
+        return TRANSIENT
+    return PERMANENT
+
+
+def _chunks(targets: Iterable[Target], size: int) -> list[list[Target]]:
+    chunks: list[list[Target]] = []
+    for target in targets:
+        if not chunks or len(chunks[-1]) >= size:
+            chunks.append([])
+        chunks[-1].append(target)
+    return chunks

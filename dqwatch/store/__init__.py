@@ -1,0 +1,330 @@
+"""SQLite storage: the only part of dqwatch that speaks SQL.
+
+``Store`` is used from asyncio code: every method is a coroutine that runs
+its SQL in the store's single writer thread (see ``_writer``). The file is
+created readable by its owner only, in WAL mode, and migrated on open.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from dqwatch.errors import GraphError, StoreError
+from dqwatch.model import Snapshot, Value
+from dqwatch.store._schema import migrate
+from dqwatch.store._series import SeriesChange, digest, record_snapshot, stored_digest
+from dqwatch.store._writer import Writer
+
+__all__ = ["DatasetRow", "HistoryPoint", "LatestValue", "SeriesChange", "Store"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRow:
+    """A dataset as the store knows it: id, display name, owner, origin."""
+
+    id: str
+    name: str
+    owner: str
+    origin: str = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class LatestValue:
+    """The current value of one series."""
+
+    source: str
+    event: str
+    metric: str
+    key: str
+    value: Value | None
+    changed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """One change of one series: its new value (None when it vanished)."""
+
+    event: str
+    metric: str
+    key: str
+    ts: float
+    value: Value | None
+
+
+class Store:
+    """The dqwatch database. Open with ``Store.open(path)``; close when done."""
+
+    def __init__(
+        self, path: Path, writer: Writer, digests: dict[tuple[str, str], str]
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        # Digest of the last stored body per (dataset, source); written only
+        # by the writer thread, read by pollers through same_body().
+        self._digests = digests
+        self.rows_written = 0
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating and migrating if needed) the database at ``path``."""
+        path = Path(path)
+        try:
+            _create_private(path)
+        except OSError as exc:
+            raise StoreError(
+                f"{path}: cannot create the database: {exc.strerror}; check that the "
+                "folder exists and is writable, or change storage.path"
+            ) from exc
+        digests: dict[tuple[str, str], str] = {}
+
+        def connect() -> sqlite3.Connection:
+            conn = _connect(path)
+            rows = conn.execute("SELECT dataset_id, source, digest FROM raw")
+            digests.update(((d, s), dg) for d, s, dg in rows)
+            return conn
+
+        return cls(path, Writer(connect), digests)
+
+    def close(self) -> None:
+        """Finish pending writes and close the database."""
+        self._writer.close()
+
+    async def sync_datasets(self, datasets: Iterable[DatasetRow], now: float) -> int:
+        """Add new datasets, update changed names or owners; return rows written."""
+        wanted = list(datasets)
+
+        def operation(conn: sqlite3.Connection) -> int:
+            known = {
+                row[0]: row[1:]
+                for row in conn.execute("SELECT id, name, owner, origin FROM datasets")
+            }
+            changed = [
+                (d.id, d.name, d.owner, d.origin, now)
+                for d in wanted
+                if known.get(d.id) != (d.name, d.owner, d.origin)
+            ]
+            conn.executemany(
+                "INSERT INTO datasets (id, name, owner, origin, first_seen)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " name = excluded.name, owner = excluded.owner,"
+                " origin = excluded.origin",
+                changed,
+            )
+            return len(changed)
+
+        return await self._run(operation)
+
+    async def record_poll(
+        self,
+        dataset_id: str,
+        source: str,
+        started: float,
+        finished: float,
+        *,
+        snapshot: Snapshot | None = None,
+        error: GraphError | None = None,
+        outcome: str,
+    ) -> list[SeriesChange]:
+        """Log one poll and store what its snapshot changed; return the changes."""
+        code = error.code if error else None
+        subcode = error.subcode if error else None
+        message = error.message if error else None
+        body_digest = digest(snapshot.raw) if snapshot else ""
+        cache_key = (dataset_id, source)
+
+        def operation(conn: sqlite3.Connection) -> list[SeriesChange]:
+            conn.execute(
+                "INSERT INTO polls (dataset_id, source, started, finished, outcome,"
+                " error_code, error_subcode, error_message)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    dataset_id,
+                    source,
+                    started,
+                    finished,
+                    outcome,
+                    code,
+                    subcode,
+                    message,
+                ),
+            )
+            if snapshot is None:
+                return []
+            known = self._digests.get(cache_key) or stored_digest(conn, *cache_key)
+            if known == body_digest:
+                self._digests[cache_key] = body_digest
+                return []
+            changes = record_snapshot(conn, snapshot, body_digest)
+            self._digests[cache_key] = body_digest
+            return changes
+
+        return await self._run(operation)
+
+    def same_body(self, dataset_id: str, source: str, body: str) -> bool:
+        """True when ``body`` is exactly the last one stored for this dataset.
+
+        Lets a poller skip parsing a response that cannot change anything.
+        Reads a cache the writer thread fills (loaded on open, updated on
+        every stored body); a plain dict lookup is safe across threads.
+        """
+        known = self._digests.get((dataset_id, source))
+        return known is not None and known == digest(body)
+
+    async def summaries(self) -> dict[tuple[str, str], tuple[int, float | None]]:
+        """Per (dataset, source): events with values now, and the lowest score.
+
+        The score is the EMQ for web and the composite score for offline.
+        """
+
+        def operation(
+            conn: sqlite3.Connection,
+        ) -> dict[tuple[str, str], tuple[int, float | None]]:
+            rows = conn.execute(
+                "SELECT dataset_id, source, count(DISTINCT event),"
+                " min(CASE WHEN metric IN ('emq', 'offline_composite')"
+                " THEN value_num END)"
+                " FROM latest WHERE present = 1 GROUP BY dataset_id, source"
+            )
+            return {(d, s): (int(n), low) for d, s, n, low in rows}
+
+        return await self._run(operation)
+
+    async def prune(self, before: float) -> int:
+        """Delete history and poll log entries older than ``before``; return rows."""
+
+        def operation(conn: sqlite3.Connection) -> int:
+            removed = conn.execute(
+                "DELETE FROM history WHERE ts < ?", (before,)
+            ).rowcount
+            removed += conn.execute(
+                "DELETE FROM polls WHERE started < ?", (before,)
+            ).rowcount
+            return removed
+
+        return await self._run(operation)
+
+    async def latest(self, dataset_id: str) -> list[LatestValue]:
+        """Current values of every series of one dataset (vanished ones as None)."""
+
+        def operation(conn: sqlite3.Connection) -> list[LatestValue]:
+            rows = conn.execute(
+                "SELECT source, event, metric, key, value_num, value_text, present,"
+                " changed_at FROM latest WHERE dataset_id = ?"
+                " ORDER BY source, event, metric, key",
+                (dataset_id,),
+            )
+            return [
+                LatestValue(src, ev, met, key, _value(num, text, present), changed)
+                for src, ev, met, key, num, text, present, changed in rows
+            ]
+
+        return await self._run(operation)
+
+    async def history(self, dataset_id: str, source: str = "web") -> list[HistoryPoint]:
+        """Every recorded change of one dataset and source, oldest first."""
+
+        def operation(conn: sqlite3.Connection) -> list[HistoryPoint]:
+            rows = conn.execute(
+                "SELECT l.event, l.metric, l.key, h.ts, h.value_num, h.value_text"
+                " FROM history h JOIN latest l ON l.id = h.series_id"
+                " WHERE l.dataset_id = ? AND l.source = ? ORDER BY h.ts, h.rowid",
+                (dataset_id, source),
+            )
+            return [
+                HistoryPoint(ev, met, key, ts, _value(num, text, 1))
+                for ev, met, key, ts, num, text in rows
+            ]
+
+        return await self._run(operation)
+
+    async def polls(self, dataset_id: str) -> list[dict[str, object]]:
+        """The poll log of one dataset, oldest first."""
+
+        def operation(conn: sqlite3.Connection) -> list[dict[str, object]]:
+            conn.row_factory = sqlite3.Row
+            try:
+                rows = conn.execute(
+                    "SELECT * FROM polls WHERE dataset_id = ? ORDER BY started, id",
+                    (dataset_id,),
+                ).fetchall()
+            finally:
+                conn.row_factory = None
+            return [dict(row) for row in rows]
+
+        return await self._run(operation)
+
+    async def raw(self, dataset_id: str, source: str = "web") -> str | None:
+        """The last response body stored for one dataset and source."""
+
+        def operation(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT body FROM raw WHERE dataset_id = ? AND source = ?",
+                (dataset_id, source),
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._run(operation)
+
+    async def count_rows(
+        self, tables: Sequence[str] = ("history", "latest", "polls")
+    ) -> dict[str, int]:
+        """Row counts of the named tables (for summaries and benchmarks)."""
+
+        def operation(conn: sqlite3.Connection) -> dict[str, int]:
+            return {
+                t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
+                for t in tables
+            }
+
+        return await self._run(operation)
+
+    async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        def counted(conn: sqlite3.Connection) -> T:
+            before = conn.total_changes
+            result = operation(conn)
+            self.rows_written += conn.total_changes - before
+            return result
+
+        try:
+            return await self._writer.submit(counted)
+        except StoreError:
+            self._digests.clear()  # a failed commit may have dropped cached writes
+            raise
+
+
+def _value(num: float | None, text: str | None, present: int) -> Value | None:
+    if not present:
+        return None
+    return text if text is not None else num
+
+
+def _create_private(path: Path) -> None:
+    """Create the file owner-only before SQLite opens it, so it is never wider."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        path.chmod(0o600)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        migrate(conn, str(path))
+    except sqlite3.Error as exc:
+        raise StoreError(
+            f"{path}: cannot open the database: {exc}; check the file is a dqwatch "
+            "database and not used by another program, or change storage.path"
+        ) from exc
+    return conn

@@ -1,0 +1,101 @@
+"""The database schema and its versioned migrations.
+
+The schema version lives in SQLite's ``user_version``. Each migration is a
+function applied once, in order; a database written by a newer dqwatch is
+refused rather than guessed at.
+
+Layout, in short: ``latest`` holds one row per series (dataset, source,
+event, metric, key) with its current value; ``history`` appends a row only
+when a value changes or a series appears or vanishes, so a quiet poll writes
+nothing there. ``polls`` logs every poll and ``raw`` keeps the last response
+body per dataset and source.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+from dqwatch.errors import StoreError
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    table = db.table
+    table("datasets").create(
+        {"id": str, "name": str, "owner": str, "origin": str, "first_seen": float},
+        pk="id",
+    )
+    table("polls").create(
+        {
+            "id": int,
+            "dataset_id": str,
+            "source": str,
+            "started": float,
+            "finished": float,
+            "outcome": str,
+            "error_code": int,
+            "error_subcode": int,
+            "error_message": str,
+        },
+        pk="id",
+        not_null={"dataset_id", "source", "started", "finished", "outcome"},
+    )
+    table("polls").create_index(["dataset_id", "source", "started"])
+    table("polls").create_index(["started"])
+    table("latest").create(
+        {
+            "id": int,
+            "dataset_id": str,
+            "source": str,
+            "event": str,
+            "metric": str,
+            "key": str,
+            "value_num": float,
+            "value_text": str,
+            "present": int,
+            "changed_at": float,
+            "details": str,
+        },
+        pk="id",
+        not_null={"dataset_id", "source", "event", "metric", "key", "present"},
+    )
+    table("latest").create_index(
+        ["dataset_id", "source", "event", "metric", "key"], unique=True
+    )
+    table("history").create(
+        {"series_id": int, "ts": float, "value_num": float, "value_text": str},
+        not_null={"series_id", "ts"},
+        foreign_keys=[("series_id", "latest", "id")],
+    )
+    table("history").create_index(["series_id", "ts"])
+    table("history").create_index(["ts"])
+    table("raw").create(
+        {
+            "dataset_id": str,
+            "source": str,
+            "digest": str,
+            "received_at": float,
+            "body": str,
+        },
+        pk=("dataset_id", "source"),
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Bring the database at ``path`` to the newest schema version."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > len(MIGRATIONS):
+        raise StoreError(
+            f"{path}: schema version {current} is newer than this dqwatch knows "
+            f"({len(MIGRATIONS)}); upgrade dqwatch or point storage.path elsewhere"
+        )
+    db = sqlite_utils.Database(conn)
+    for version in range(current, len(MIGRATIONS)):
+        with db.atomic():
+            MIGRATIONS[version](db)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
