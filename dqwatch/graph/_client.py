@@ -146,7 +146,10 @@ class GraphClient:
         ]
         form = {"batch": json.dumps(requests), "include_headers": "true"}
         body = await self._retrying(
-            f"batch of {len(items)}", None, lambda: self._request("POST", "", form)
+            f"batch of {len(items)}",
+            None,
+            lambda: self._request("POST", "", form),
+            shape=list,
         )
         answers = json.loads(body)
         if not isinstance(answers, list) or len(answers) != len(items):
@@ -183,13 +186,15 @@ class GraphClient:
         what: str,
         dataset_id: str | None,
         attempt: Callable[[], Awaitable[tuple[int, str, Mapping[str, str]]]],
+        *,
+        shape: type = dict,
     ) -> str:
         tries = 0
         while True:
             buckets = self.governor.buckets_for(dataset_id)
             await self._wait_for_room(what, buckets)
             try:
-                return self._accept(dataset_id, *(await attempt()))
+                return self._accept(dataset_id, *(await attempt()), shape=shape)
             except ThrottledError as exc:
                 self._pause_after_throttle(dataset_id, exc)
                 error: GraphError = exc
@@ -224,11 +229,17 @@ class GraphClient:
             await self._sleep(delay)
 
     def _accept(
-        self, dataset_id: str | None, status: int, body: str, headers: Mapping[str, str]
+        self,
+        dataset_id: str | None,
+        status: int,
+        body: str,
+        headers: Mapping[str, str],
+        *,
+        shape: type,
     ) -> str:
         usages = self.governor.observe(dataset_id, headers)
         regain = max((u.regain_seconds for u in usages), default=0.0)
-        error = error_from_answer(status, body, self._scrub, regain)
+        error = error_from_answer(status, body, self._scrub, regain, shape=shape)
         if error is not None:
             raise error
         return body

@@ -27,9 +27,18 @@ DEFAULT_THROTTLE_PAUSE = 60.0
 
 
 def error_from_answer(
-    status: int, body: str, scrub: Scrubber, regain_seconds: float = 0.0
+    status: int,
+    body: str,
+    scrub: Scrubber,
+    regain_seconds: float = 0.0,
+    *,
+    shape: type = dict,
 ) -> GraphError | None:
-    """The error an answer carries, or None when it is a success."""
+    """The error an answer carries, or None when it is a success.
+
+    ``shape`` is what a successful body must decode to: an object for every
+    call but a batch, whose answer is a list.
+    """
     try:
         document = json.loads(body) if body else None
     except ValueError:
@@ -44,9 +53,9 @@ def error_from_answer(
         return PermanentGraphError(
             "the API refused the request without an error body", http_status=status
         )
-    if not isinstance(document, dict):
+    if not isinstance(document, shape):
         return MalformedResponseError(
-            "the API answered 200 with a body that is not a JSON object",
+            f"the API answered 200 with a body that is not a JSON {shape.__name__}",
             http_status=status,
         )
     return None

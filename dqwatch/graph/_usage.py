@@ -74,6 +74,10 @@ class UsageGovernor:
             return (APP,)
         return (APP, *self._dataset_buckets.get(dataset_id, ()))
 
+    def learn(self, dataset_id: str, bucket: str) -> None:
+        """Tie a dataset to a business before its first answer says so."""
+        self._dataset_buckets.setdefault(dataset_id, (bucket,))
+
     def bucket(self, name: str) -> Bucket:
         found = self._buckets.get(name)
         if found is None:
