@@ -132,22 +132,24 @@ def _add_poll_once(
 
 def _poll_once(args: argparse.Namespace) -> int:
     from dqwatch.config import load_config
-    from dqwatch.cycle import Runtime, run_cycle
+    from dqwatch.cycle import Runtime, configured_rules, run_cycle
     from dqwatch.output import cycle_json, cycle_table
     from dqwatch.store import Store
 
     config = load_config(args.config)
+    rules = configured_rules(config)  # a bad rule set stops us before any write
 
     async def once() -> str:
         store = Store.open(config.storage.path)
         try:
-            async with Runtime(config, store) as runtime:
+            async with Runtime(config, rules, store) as runtime:
+                adopted = await runtime.adopt_rules()
                 report = await run_cycle(runtime)
             summaries = await store.summaries()
         finally:
             store.close()
         render = cycle_json if args.json else cycle_table
-        return render(report, summaries)
+        return render(report, summaries, [*adopted, *report.transitions])
 
     print(asyncio.run(once()))
     return EXIT_OK
@@ -204,7 +206,9 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def _demo(args: argparse.Namespace) -> int:
     from dqwatch.demo import run_demo
 
-    return asyncio.run(run_demo(args.dir, args.interval, args.cycles))
+    args.dir.mkdir(parents=True, exist_ok=True)
+    code: int = asyncio.run(run_demo(args.dir, args.interval, args.cycles))
+    return code
 
 
 if __name__ == "__main__":

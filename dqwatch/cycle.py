@@ -1,8 +1,9 @@
-"""One cycle of the main job: discover, poll, store, keep history bounded.
+"""One cycle of the main job: discover, poll, store, evaluate, keep history bounded.
 
 ``poll-once`` runs one cycle and exits; the daemon runs the same parts on a
 schedule. ``Runtime`` wires the long-lived pieces (HTTP session, Graph
-client, store) from a config; ``run_cycle`` is one pass over every dataset.
+client, store, rules and the open alerts) from a config; ``run_cycle`` is
+one pass over every dataset.
 """
 
 from __future__ import annotations
@@ -15,10 +16,20 @@ from types import TracebackType
 
 import aiohttp
 
+from dqwatch.alerts import AlertBook, Transition
+from dqwatch.baseline import weighted_median
 from dqwatch.config import Config
 from dqwatch.discovery import Discovered, DiscoverEntry, discover
+from dqwatch.evaluate import Evaluator, Outcome
 from dqwatch.graph import ClientOptions, GraphClient
 from dqwatch.poller import OK, Poller, PollResult, Target
+from dqwatch.rules import (
+    RuleSet,
+    load_rules,
+    packaged_rule_paths,
+    resolve_rule_files,
+    rule_digest,
+)
 from dqwatch.store import DatasetRow, Store
 
 log = logging.getLogger(__name__)
@@ -28,7 +39,7 @@ def client_options(config: Config) -> ClientOptions:
     """The Graph client's options from the ``[graph]`` table."""
     graph = config.graph
     return ClientOptions(
-        base_url=graph.base_url,
+        base_url=str(graph.base_url),
         api_version=graph.api_version,
         access_token=graph.access_token.get_secret_value(),
         app_secret=graph.app_secret.get_secret_value() if graph.app_secret else None,
@@ -39,27 +50,38 @@ def client_options(config: Config) -> ClientOptions:
     )
 
 
-class Runtime:
-    """The HTTP session, Graph client and store one process shares.
+def configured_rules(config: Config) -> RuleSet:
+    """The rule set a config asks for: its ``[rules]`` files, else the defaults."""
+    if config.rules.configured:
+        globs = config.rules.paths
+        return load_rules(resolve_rule_files(globs, config=config.source))
+    return load_rules(packaged_rule_paths())
 
-    Use as ``async with Runtime(config, store) as runtime``: the session is
-    closed on exit; the store belongs to the caller.
+
+class Runtime:
+    """The HTTP session, Graph client, store, rules and open alerts of a process.
+
+    Use as ``async with Runtime(config, rules, store) as runtime``: the
+    session is closed on exit; the store belongs to the caller.
     """
 
     def __init__(
         self,
         config: Config,
+        rules: RuleSet,
         store: Store,
         *,
         clock: Callable[[], float] = time.time,
         options: ClientOptions | None = None,
     ) -> None:
         self.config = config
+        self.rules = rules
         self.store = store
         self.clock = clock
         self.options = options or client_options(config)
         self._session: aiohttp.ClientSession | None = None
         self.client: GraphClient
+        self.evaluator: Evaluator
 
     async def __aenter__(self) -> Runtime:
         # Workers never outnumber connections: queued requests would only
@@ -67,7 +89,43 @@ class Runtime:
         connector = aiohttp.TCPConnector(limit=self.options.max_concurrency)
         self._session = aiohttp.ClientSession(connector=connector)
         self.client = GraphClient(self._session, self.options)
+        book = AlertBook(await self.store.open_alerts())
+        self.evaluator = Evaluator(self.rules, book)
         return self
+
+    async def adopt_rules(self) -> list[Transition]:
+        """Bring stored alerts in line with the rule set loaded.
+
+        Open alerts of rules that were removed are closed; rules that are
+        new or edited are checked once against every stored value (only
+        threshold rules can hold without a change to compare).
+        """
+        now = self.clock()
+        outcome = self.evaluator.close_removed_rules(now)
+        known = await self.store.rule_digests()
+        digests = {rule.name: rule_digest(rule) for rule in self.rules.rules}
+        targets = await self.store.dataset_names()
+        for rule in self.rules.rules:
+            if rule.kind == "threshold" and known.get(rule.name) != digests[rule.name]:
+                values = await self.store.values_of(rule.metric)
+                outcome.extend(self.evaluator.recheck(rule, values, targets, now))
+        await self._save(outcome)
+        await self.store.save_rule_digests(digests)
+        return outcome.transitions
+
+    async def evaluate(self, result: PollResult) -> list[Transition]:
+        """Evaluate one poll's result and persist what it did to alerts."""
+        baselines: dict[tuple[str, str, str, str, str, float], float | None] = {}
+        for key in self.evaluator.baselines_needed(result):
+            since = result.finished - key[5]
+            points = await self.store.series_history(*key[:5], since=since)
+            baselines[key] = weighted_median(points, since, result.finished)
+        outcome = self.evaluator.evaluate(result, baselines)
+        await self._save(outcome)
+        return outcome.transitions
+
+    async def _save(self, outcome: Outcome) -> None:
+        await self.store.save_alerts(outcome.updates, outcome.transitions)
 
     async def __aexit__(
         self,
@@ -87,6 +145,7 @@ class CycleReport:
     finished: float
     results: list[PollResult]
     discovered: list[Discovered]
+    transitions: list[Transition]
 
     @property
     def failures(self) -> list[PollResult]:
@@ -107,6 +166,7 @@ async def targets_of(runtime: Runtime) -> tuple[list[Target], list[Discovered]]:
         Target(d.id, s, d.name, d.owner) for d in config.datasets for s in d.sources
     ]
     for d in found:
+        runtime.client.governor.learn(d.id, d.business_id)
         if d.id in configured:
             continue  # the [[dataset]] entry wins: it may name sources or an owner
         rows.append(DatasetRow(d.id, d.name, d.owner, f"discover:{d.business_id}"))
@@ -116,25 +176,34 @@ async def targets_of(runtime: Runtime) -> tuple[list[Target], list[Discovered]]:
 
 
 async def run_cycle(runtime: Runtime) -> CycleReport:
-    """Poll every dataset once, store what changed, prune old history."""
+    """Poll every dataset once, store and evaluate what changed, prune."""
     started = runtime.clock()
+    transitions: list[Transition] = []
+    runtime.evaluator.silences = await runtime.store.silences(active_at=started)
     targets, discovered = await targets_of(runtime)
+
+    async def evaluate(result: PollResult) -> None:
+        transitions.extend(await runtime.evaluate(result))
+
     poller = Poller(
         runtime.client,
         runtime.store,
         workers=runtime.options.max_concurrency,
         batch_size=runtime.config.graph.batch_size,
         clock=runtime.clock,
+        on_result=evaluate,
     )
     results = await poller.poll_all(targets)
     await runtime.store.prune(before=started - runtime.config.storage.history)
     finished = runtime.clock()
-    report = CycleReport(started, finished, results, discovered)
+    report = CycleReport(started, finished, results, discovered, transitions)
     log.info(
-        "cycle finished in %.1fs: %d polls, %d failed, %d series changed",
+        "cycle finished in %.1fs: %d polls, %d failed, %d series changed, "
+        "%d alert changes",
         finished - started,
         len(results),
         len(report.failures),
-        sum(len(r.changes) for r in results),
+        sum(r.changed for r in results),
+        len(transitions),
     )
     return report

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dqwatch.alerts import Transition
 from dqwatch.cycle import CycleReport
 from dqwatch.poller import PollResult
 
@@ -27,11 +28,32 @@ def poll_json(result: PollResult, summaries: Summaries) -> dict[str, Any]:
         "error_message": error.message if error else None,
         "events": events,
         "lowest_score": lowest,
-        "changes": len(result.changes),
+        "changes": result.changed,
     }
 
 
-def cycle_json(report: CycleReport, summaries: Summaries) -> str:
+def alert_json(transition: Transition) -> dict[str, Any]:
+    """One alert change as the ``alerts`` entry of ``poll-once --json``."""
+    alert = transition.alert
+    return {
+        "rule": alert.rule,
+        "dataset": alert.dataset_id or None,
+        "source": alert.source or None,
+        "event": alert.event or None,
+        "key": alert.key or None,
+        "state": alert.state,
+        "previous": transition.previous,
+        "severity": alert.severity,
+        "value": alert.value,
+        "before": alert.before,
+        "summary": alert.summary,
+        "silenced": alert.silenced,
+    }
+
+
+def cycle_json(
+    report: CycleReport, summaries: Summaries, transitions: Sequence[Transition]
+) -> str:
     """The ``poll-once --json`` document."""
     document = {
         "started": report.started,
@@ -41,13 +63,15 @@ def cycle_json(report: CycleReport, summaries: Summaries) -> str:
             {"dataset": d.id, "name": d.name, "business": d.business_id}
             for d in report.discovered
         ],
-        "alerts": [],
+        "alerts": [alert_json(t) for t in transitions],
     }
     return json.dumps(document, indent=2)
 
 
-def cycle_table(report: CycleReport, summaries: Summaries) -> str:
-    """The ``poll-once`` summary table, one row per dataset and source."""
+def cycle_table(
+    report: CycleReport, summaries: Summaries, transitions: Sequence[Transition]
+) -> str:
+    """The ``poll-once`` summary: one row per poll, then the alert changes."""
     rows = [_row(r, summaries) for r in report.results]
     header = ("DATASET", "NAME", "SOURCE", "EVENTS", "LOWEST SCORE", "OUTCOME")
     lines = table([header, *rows])
@@ -57,7 +81,33 @@ def cycle_table(report: CycleReport, summaries: Summaries) -> str:
         f"{len(report.results)} polls in {report.finished - report.started:.1f}s, "
         f"{failed} failed"
     )
+    if transitions:
+        lines.extend(["", *alert_lines(transitions)])
     return "\n".join(lines)
+
+
+def alert_lines(transitions: Sequence[Transition]) -> list[str]:
+    """Alert changes as a table: state, severity, rule, where, summary."""
+    header = ("STATE", "SEVERITY", "RULE", "DATASET", "EVENT", "SUMMARY")
+    rows = [header]
+    for t in transitions:
+        alert = t.alert
+        state = alert.state + (" (silenced)" if alert.silenced else "")
+        where = " ".join(x for x in (alert.event, alert.key) if x) or "-"
+        summary = alert.summary or alert.rule
+        if alert.state == "resolved":
+            summary = f"resolved: {summary}"
+        rows.append(
+            (
+                state,
+                alert.severity,
+                alert.rule,
+                alert.dataset_id or "-",
+                where,
+                shorten(summary, 100),
+            )
+        )
+    return table(rows)
 
 
 def _key(result: PollResult) -> tuple[str, str]:

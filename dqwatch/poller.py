@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from dqwatch.errors import (
@@ -23,7 +23,7 @@ from dqwatch.errors import (
 from dqwatch.graph import BATCH_LIMIT, BatchItem, GraphClient
 from dqwatch.model import Snapshot
 from dqwatch.snapshot import REQUEST_FIELDS, parse_response
-from dqwatch.store import SeriesChange, Store
+from dqwatch.store import SeriesChange, Store, digest
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,43 @@ class PollResult:
     changes: list[SeriesChange] = field(default_factory=list)
     #: The response was identical to the stored one, so it was not parsed.
     unchanged: bool = False
+    #: Nothing was known of this dataset and source before this poll.
+    first: bool = False
+
+    @property
+    def changed(self) -> int:
+        """How many series this poll changed."""
+        return len(self.changes)
+
+    def slim(self) -> PollResult:
+        """This result without its snapshot and changes, to keep for a summary.
+
+        A cycle over 10,000 datasets would otherwise hold millions of
+        observations until it ends.
+        """
+        if self.snapshot is None and not self.changes:
+            return self
+        return SlimPollResult(
+            self.target,
+            self.outcome,
+            self.started,
+            self.finished,
+            self.error,
+            unchanged=self.unchanged,
+            first=self.first,
+            changed_count=len(self.changes),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SlimPollResult(PollResult):
+    """A poll result that kept only its counts."""
+
+    changed_count: int = 0
+
+    @property
+    def changed(self) -> int:
+        return self.changed_count
 
 
 class Poller:
@@ -76,8 +113,10 @@ class Poller:
         workers: int,
         batch_size: int = 0,
         clock: Callable[[], float] = time.time,
+        on_result: Callable[[PollResult], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
+        self._on_result = on_result
         self._store = store
         self._workers = max(1, workers)
         self._batch_size = min(batch_size, BATCH_LIMIT)
@@ -101,7 +140,9 @@ class Poller:
             while not queue.empty():
                 group = queue.get_nowait()
                 for result in await self._poll_group(group):
-                    results[result.target] = result
+                    if self._on_result is not None:
+                        await self._on_result(result)
+                    results[result.target] = result.slim()
 
         workers = [asyncio.create_task(worker()) for _ in range(self._workers)]
         try:
@@ -148,7 +189,8 @@ class Poller:
     async def _record_body(
         self, target: Target, started: float, body: str
     ) -> PollResult:
-        if self._store.same_body(target.dataset_id, target.source, body):
+        body_digest = digest(body)
+        if self._store.same_body(target.dataset_id, target.source, body_digest):
             # Byte-for-byte the stored response: nothing to parse or compare.
             finished = self._clock()
             await self._store.record_poll(
@@ -160,15 +202,24 @@ class Poller:
         except MalformedResponseError as exc:
             return await self._record(target, started, error=exc)
         finished = self._clock()
-        changes = await self._store.record_poll(
+        recorded = await self._store.record_poll(
             target.dataset_id,
             target.source,
             started,
             finished,
             snapshot=snapshot,
+            body_digest=body_digest,
             outcome=OK,
         )
-        return PollResult(target, OK, started, finished, None, snapshot, changes)
+        return PollResult(
+            target,
+            OK,
+            started,
+            finished,
+            snapshot=snapshot,
+            changes=recorded.changes,
+            first=recorded.first,
+        )
 
     async def _record(
         self, target: Target, started: float, *, error: GraphError

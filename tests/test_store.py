@@ -51,14 +51,16 @@ async def test_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:
 
 async def test_first_poll_writes_latest_and_history(store: Store) -> None:
     """Every series of a first poll lands in latest and once in history."""
-    changes = await store.record_poll(
-        "1001",
-        "web",
-        10.0,
-        11.0,
-        snapshot=snap(10.0, emq(7.8), key_cov("email", 100.0)),
-        outcome="ok",
-    )
+    changes = (
+        await store.record_poll(
+            "1001",
+            "web",
+            10.0,
+            11.0,
+            snapshot=snap(10.0, emq(7.8), key_cov("email", 100.0)),
+            outcome="ok",
+        )
+    ).changes
     assert {(c.metric, c.key, c.before, c.after) for c in changes} == {
         ("emq", "", None, 7.8),
         ("match_key_coverage", "email", None, 100.0),
@@ -77,9 +79,9 @@ async def test_unchanged_poll_writes_only_the_poll_log(store: Store) -> None:
     await store.record_poll("1001", "web", 10.0, 11.0, snapshot=body, outcome="ok")
     before = store.rows_written
     same = Snapshot("1001", "web", 20.0, body.events, body.observations, body.raw)
-    changes = await store.record_poll(
-        "1001", "web", 20.0, 21.0, snapshot=same, outcome="ok"
-    )
+    changes = (
+        await store.record_poll("1001", "web", 20.0, 21.0, snapshot=same, outcome="ok")
+    ).changes
     assert changes == []
     assert store.rows_written - before == 1
     assert len(await store.polls("1001")) == 2
@@ -95,21 +97,23 @@ async def test_changed_value_appends_history_and_reports_before(store: Store) ->
         snapshot=snap(10.0, emq(7.8), key_cov("email", 100.0)),
         outcome="ok",
     )
-    changes = await store.record_poll(
-        "1001",
-        "web",
-        20.0,
-        21.0,
-        snapshot=snap(20.0, emq(5.9), key_cov("email", 100.0)),
-        outcome="ok",
-    )
+    changes = (
+        await store.record_poll(
+            "1001",
+            "web",
+            20.0,
+            21.0,
+            snapshot=snap(20.0, emq(5.9), key_cov("email", 100.0)),
+            outcome="ok",
+        )
+    ).changes
     assert [(c.metric, c.before, c.after) for c in changes] == [("emq", 7.8, 5.9)]
     emq_points = [p for p in await store.history("1001") if p.metric == "emq"]
     assert [(p.ts, p.value) for p in emq_points] == [(10.0, 7.8), (20.0, 5.9)]
 
 
 async def test_vanished_series_is_recorded_as_absent_not_zero(store: Store) -> None:
-    """A key missing from a later response is stored as absent (None), then can return."""
+    """A key missing from a later response is stored as absent, then can return."""
     await store.record_poll(
         "1001",
         "web",
@@ -118,21 +122,25 @@ async def test_vanished_series_is_recorded_as_absent_not_zero(store: Store) -> N
         snapshot=snap(10.0, emq(7.8), key_cov("phone", 80.0)),
         outcome="ok",
     )
-    changes = await store.record_poll(
-        "1001", "web", 20.0, 21.0, snapshot=snap(20.0, emq(7.8)), outcome="ok"
-    )
+    changes = (
+        await store.record_poll(
+            "1001", "web", 20.0, 21.0, snapshot=snap(20.0, emq(7.8)), outcome="ok"
+        )
+    ).changes
     assert [(c.key, c.before, c.after) for c in changes] == [("phone", 80.0, None)]
     phone = [v for v in await store.latest("1001") if v.key == "phone"]
     assert phone[0].value is None
 
-    again = await store.record_poll(
-        "1001",
-        "web",
-        30.0,
-        31.0,
-        snapshot=snap(30.0, emq(7.8), key_cov("phone", 0.0)),
-        outcome="ok",
-    )
+    again = (
+        await store.record_poll(
+            "1001",
+            "web",
+            30.0,
+            31.0,
+            snapshot=snap(30.0, emq(7.8), key_cov("phone", 0.0)),
+            outcome="ok",
+        )
+    ).changes
     assert [(c.key, c.before, c.after) for c in again] == [("phone", None, 0.0)]
 
 
@@ -147,15 +155,17 @@ async def test_text_values_and_details_are_kept(store: Store) -> None:
     reworded = Observation(
         "web", "Lead", "freshness", "", "real_time", {"description": "b"}
     )
-    changes = await store.record_poll(
-        "1001", "web", 2.0, 3.0, snapshot=snap(2.0, reworded), outcome="ok"
-    )
+    changes = (
+        await store.record_poll(
+            "1001", "web", 2.0, 3.0, snapshot=snap(2.0, reworded), outcome="ok"
+        )
+    ).changes
     assert changes == []
     assert [p.value for p in await store.history("1001")] == ["real_time"]
 
 
 async def test_failed_poll_is_logged_with_its_error(store: Store) -> None:
-    """A failure is a poll row with outcome, code and message; values stay as they were."""
+    """A failure is a poll row with outcome, code and message; values stay."""
     await store.record_poll(
         "1001", "web", 1.0, 2.0, snapshot=snap(1.0, emq(7.0)), outcome="ok"
     )
@@ -242,3 +252,50 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreError, match="newer"):
         Store.open(path)
+
+
+async def test_vanished_event_is_unknown_and_keeps_its_last_values(
+    store: Store,
+) -> None:
+    """An event missing from a response writes nothing: its values stay last known."""
+    await store.record_poll(
+        "1001",
+        "web",
+        1.0,
+        2.0,
+        snapshot=snap(1.0, emq(7.8), emq(6.0, event="Lead")),
+        outcome="ok",
+    )
+    recorded = await store.record_poll(
+        "1001", "web", 3.0, 4.0, snapshot=snap(3.0, emq(7.8)), outcome="ok"
+    )
+    assert recorded.changes == []
+    lead = [v for v in await store.latest("1001") if v.event == "Lead"]
+    assert [v.value for v in lead] == [6.0]
+
+
+async def test_unkeyed_metric_missing_from_present_event_is_unknown(
+    store: Store,
+) -> None:
+    """A missing unkeyed metric (the API omits fields without data) is not zero."""
+    coverage = Observation("web", "Purchase", "event_coverage", "", 80.0)
+    await store.record_poll(
+        "1001", "web", 1.0, 2.0, snapshot=snap(1.0, emq(7.8), coverage), outcome="ok"
+    )
+    recorded = await store.record_poll(
+        "1001", "web", 3.0, 4.0, snapshot=snap(3.0, emq(7.8)), outcome="ok"
+    )
+    assert recorded.changes == []
+    assert 80.0 in [v.value for v in await store.latest("1001")]
+
+
+async def test_first_poll_is_flagged_as_the_baseline(store: Store) -> None:
+    """The first poll with values is marked first; later ones are not."""
+    first = await store.record_poll(
+        "1001", "web", 1.0, 2.0, snapshot=snap(1.0, emq(7.8)), outcome="ok"
+    )
+    second = await store.record_poll(
+        "1001", "web", 3.0, 4.0, snapshot=snap(3.0, emq(7.0)), outcome="ok"
+    )
+    assert first.first
+    assert not second.first

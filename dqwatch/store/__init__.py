@@ -10,18 +10,34 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from dqwatch.alerts import OPEN_STATES, Alert, Silence, Transition
 from dqwatch.errors import GraphError, StoreError
 from dqwatch.model import Snapshot, Value
+from dqwatch.store import _alerts
 from dqwatch.store._schema import migrate
-from dqwatch.store._series import SeriesChange, digest, record_snapshot, stored_digest
+from dqwatch.store._series import (
+    Recorded,
+    SeriesChange,
+    digest,
+    record_snapshot,
+    stored_digest,
+)
 from dqwatch.store._writer import Writer
 
-__all__ = ["DatasetRow", "HistoryPoint", "LatestValue", "SeriesChange", "Store"]
+__all__ = [
+    "DatasetRow",
+    "HistoryPoint",
+    "LatestValue",
+    "Recorded",
+    "SeriesChange",
+    "Store",
+    "digest",
+]
 
 T = TypeVar("T")
 
@@ -130,17 +146,19 @@ class Store:
         finished: float,
         *,
         snapshot: Snapshot | None = None,
+        body_digest: str = "",
         error: GraphError | None = None,
         outcome: str,
-    ) -> list[SeriesChange]:
+    ) -> Recorded:
         """Log one poll and store what its snapshot changed; return the changes."""
         code = error.code if error else None
         subcode = error.subcode if error else None
         message = error.message if error else None
-        body_digest = digest(snapshot.raw) if snapshot else ""
+        if snapshot is not None and not body_digest:
+            body_digest = digest(snapshot.raw)
         cache_key = (dataset_id, source)
 
-        def operation(conn: sqlite3.Connection) -> list[SeriesChange]:
+        def operation(conn: sqlite3.Connection) -> Recorded:
             conn.execute(
                 "INSERT INTO polls (dataset_id, source, started, finished, outcome,"
                 " error_code, error_subcode, error_message)"
@@ -157,26 +175,25 @@ class Store:
                 ),
             )
             if snapshot is None:
-                return []
+                return Recorded([])
             known = self._digests.get(cache_key) or stored_digest(conn, *cache_key)
             if known == body_digest:
                 self._digests[cache_key] = body_digest
-                return []
-            changes = record_snapshot(conn, snapshot, body_digest)
+                return Recorded([])
+            recorded = record_snapshot(conn, snapshot, body_digest)
             self._digests[cache_key] = body_digest
-            return changes
+            return recorded
 
         return await self._run(operation)
 
-    def same_body(self, dataset_id: str, source: str, body: str) -> bool:
-        """True when ``body`` is exactly the last one stored for this dataset.
+    def same_body(self, dataset_id: str, source: str, body_digest: str) -> bool:
+        """True when a body with this digest is the last one stored here.
 
         Lets a poller skip parsing a response that cannot change anything.
         Reads a cache the writer thread fills (loaded on open, updated on
         every stored body); a plain dict lookup is safe across threads.
         """
-        known = self._digests.get((dataset_id, source))
-        return known is not None and known == digest(body)
+        return self._digests.get((dataset_id, source)) == body_digest
 
     async def summaries(self) -> dict[tuple[str, str], tuple[int, float | None]]:
         """Per (dataset, source): events with values now, and the lowest score.
@@ -194,6 +211,115 @@ class Store:
                 " FROM latest WHERE present = 1 GROUP BY dataset_id, source"
             )
             return {(d, s): (int(n), low) for d, s, n, low in rows}
+
+        return await self._run(operation)
+
+    # -- alerts and silences ---------------------------------------------
+
+    async def open_alerts(self) -> list[Alert]:
+        """Every pending or firing alert, to rebuild the alert book on start."""
+        return await self._run(lambda conn: _alerts.load_alerts(conn, OPEN_STATES))
+
+    async def alerts(self, states: Sequence[str]) -> list[Alert]:
+        """Alerts whose current state is one of ``states``."""
+        return await self._run(lambda conn: _alerts.load_alerts(conn, states))
+
+    async def save_alerts(
+        self, updates: Sequence[Alert], transitions: Sequence[Transition]
+    ) -> None:
+        """Persist alert states and append their transitions, in one transaction."""
+        if updates or transitions:
+            await self._run(lambda c: _alerts.save_alerts(c, updates, transitions))
+
+    async def transitions(self, since: float) -> list[Transition]:
+        """Every alert transition at or after ``since``, oldest first."""
+        return await self._run(lambda conn: _alerts.load_transitions(conn, since))
+
+    async def add_silence(
+        self,
+        matchers: Mapping[str, str],
+        starts: float,
+        ends: float,
+        comment: str,
+        author: str,
+    ) -> int:
+        """Store a silence; return its id."""
+        return await self._run(
+            lambda c: _alerts.add_silence(c, matchers, starts, ends, comment, author)
+        )
+
+    async def silences(self, active_at: float | None = None) -> list[Silence]:
+        """Every silence, or only those active at ``active_at``."""
+        return await self._run(lambda conn: _alerts.load_silences(conn, active_at))
+
+    async def expire_silence(self, silence_id: int, now: float) -> bool:
+        """End a silence now; False when it does not exist or already ended."""
+        return await self._run(lambda c: _alerts.expire_silence(c, silence_id, now))
+
+    async def rule_digests(self) -> dict[str, str]:
+        """The digest of each rule as last evaluated, by rule name."""
+        return await self._run(_alerts.load_rule_digests)
+
+    async def save_rule_digests(self, digests: Mapping[str, str]) -> None:
+        await self._run(lambda conn: _alerts.save_rule_digests(conn, digests))
+
+    async def dataset_names(self) -> dict[str, tuple[str, str]]:
+        """Name and owner of every known dataset, by id."""
+
+        def operation(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
+            rows = conn.execute("SELECT id, name, owner FROM datasets")
+            return {i: (n or i, o or "") for i, n, o in rows}
+
+        return await self._run(operation)
+
+    async def values_of(self, metric: str) -> list[SeriesChange]:
+        """Every present value of one metric, as unchanged series (for rechecks)."""
+
+        def operation(conn: sqlite3.Connection) -> list[SeriesChange]:
+            rows = conn.execute(
+                "SELECT dataset_id, source, event, key, value_num, value_text"
+                " FROM latest WHERE metric = ? AND present = 1",
+                (metric,),
+            )
+            return [
+                SeriesChange(d, s, e, metric, k, v, v, {})
+                for d, s, e, k, num, text in rows
+                for v in [text if text is not None else num]
+            ]
+
+        return await self._run(operation)
+
+    async def series_history(
+        self,
+        dataset_id: str,
+        source: str,
+        event: str,
+        metric: str,
+        key: str,
+        since: float,
+    ) -> list[tuple[float, Value | None]]:
+        """A series' changes since ``since``, preceded by the value in force then."""
+
+        def operation(conn: sqlite3.Connection) -> list[tuple[float, Value | None]]:
+            row = conn.execute(
+                "SELECT id FROM latest WHERE dataset_id = ? AND source = ?"
+                " AND event = ? AND metric = ? AND key = ?",
+                (dataset_id, source, event, metric, key),
+            ).fetchone()
+            if row is None:
+                return []
+            series_id = row[0]
+            start = conn.execute(
+                "SELECT ts, value_num, value_text FROM history WHERE series_id = ?"
+                " AND ts < ? ORDER BY ts DESC LIMIT 1",
+                (series_id, since),
+            ).fetchall()
+            rest = conn.execute(
+                "SELECT ts, value_num, value_text FROM history WHERE series_id = ?"
+                " AND ts >= ? ORDER BY ts",
+                (series_id, since),
+            ).fetchall()
+            return [(ts, _value(num, text, 1)) for ts, num, text in [*start, *rest]]
 
         return await self._run(operation)
 

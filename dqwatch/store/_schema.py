@@ -83,7 +83,57 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+def _v2(db: sqlite_utils.Database) -> None:
+    """Alerts, their transitions, silences and the rule digests."""
+    table = db.table
+    table("alerts").create(
+        {
+            "fingerprint": str,
+            "rule": str,
+            "dataset_id": str,
+            "source": str,
+            "event": str,
+            "key": str,
+            "state": str,
+            "document": str,
+            "updated_at": float,
+        },
+        pk="fingerprint",
+        not_null={"rule", "state", "document"},
+    )
+    table("alerts").create_index(["state"])
+    table("alert_events").create(
+        {
+            "id": int,
+            "fingerprint": str,
+            "at": float,
+            "previous": str,
+            "state": str,
+            "silenced": int,
+            "document": str,
+        },
+        pk="id",
+        not_null={"fingerprint", "at", "state", "document"},
+    )
+    table("alert_events").create_index(["fingerprint", "at"])
+    table("alert_events").create_index(["at"])
+    table("silences").create(
+        {
+            "id": int,
+            "matchers": str,
+            "starts": float,
+            "ends": float,
+            "comment": str,
+            "author": str,
+            "created": float,
+        },
+        pk="id",
+        not_null={"matchers", "starts", "ends"},
+    )
+    table("rule_digests").create({"name": str, "digest": str}, pk="name")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> None:
