@@ -10,14 +10,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from dqwatch import __version__, logs
 from dqwatch.errors import ProblemsError, StoreError
 
 log = logging.getLogger("dqwatch")
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -53,24 +57,33 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"dqwatch {__version__}")
+    _logging_options(parser, defaults=True)
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    _add_check(commands)
+    _add_poll_once(commands)
+    _add_silence(commands)
+    _add_test_rules(commands)
+    _add_backtest(commands)
+    _add_simulate(commands)
+    _add_demo(commands)
+    return parser
+
+
+def _logging_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """--log-level and --log-format, accepted before or after the command."""
     parser.add_argument(
         "--log-level",
-        default="INFO",
+        type=str.upper,
+        default="INFO" if defaults else argparse.SUPPRESS,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="how much to log on stderr (default INFO)",
     )
     parser.add_argument(
         "--log-format",
-        default="text",
+        default="text" if defaults else argparse.SUPPRESS,
         choices=["text", "json"],
         help="text for people, json (one object per line) for machines",
     )
-    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    _add_check(commands)
-    _add_poll_once(commands)
-    _add_simulate(commands)
-    _add_demo(commands)
-    return parser
 
 
 def _command(
@@ -88,6 +101,7 @@ def _command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub.set_defaults(handler=handler)
+    _logging_options(sub, defaults=False)
     return sub
 
 
@@ -101,7 +115,7 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = _command(
         commands,
         "check",
-        "Validate the config file without touching the network or the database.",
+        "Validate the config file and its rule files without network or database.",
         "dqwatch check -c dqwatch.toml",
         _check,
     )
@@ -110,9 +124,12 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _check(args: argparse.Namespace) -> int:
     from dqwatch.config import load_config
+    from dqwatch.cycle import configured_rules
 
     config = load_config(args.config)
+    rules = configured_rules(config)
     print(f"{args.config}: OK ({config.describe()})")
+    print(f"rules: OK ({len(rules.rules)} rules from {len(rules.files)} files)")
     return EXIT_OK
 
 
@@ -152,6 +169,164 @@ def _poll_once(args: argparse.Namespace) -> int:
         return render(report, summaries, [*adopted, *report.transitions])
 
     print(asyncio.run(once()))
+    return EXIT_OK
+
+
+def _add_silence(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = _command(
+        commands,
+        "silence",
+        "Manage silences: matching alerts are recorded but not sent.",
+        "dqwatch silence add -c dqwatch.toml --rule emq-drop --dataset 1001 "
+        '--duration 2h --comment "release in progress"',
+        _silence,
+    )
+    actions = sub.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add",
+        help="silence alerts matching every given matcher",
+        epilog="Example:\n  dqwatch silence add -c dqwatch.toml --owner acme "
+        '--event "Lead*" --duration 1d --comment "migration"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _config_argument(add)
+    for name in ("rule", "dataset", "owner", "event", "source", "key"):
+        add.add_argument(
+            f"--{name}",
+            help=f"match alerts of this {name}"
+            + (" (globs allowed)" if name in ("event", "key") else ""),
+        )
+    add.add_argument("--duration", default="2h", help="how long, e.g. 30m, 2h, 7d")
+    add.add_argument("--comment", default="", help="why, for the next person")
+    add.add_argument("--author", default=os.environ.get("USER", ""), help="who")
+    listing = actions.add_parser(
+        "list",
+        help="list silences",
+        epilog="Example:\n  dqwatch silence list -c dqwatch.toml --all",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _config_argument(listing)
+    listing.add_argument("--all", action="store_true", help="include expired ones")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    expire = actions.add_parser(
+        "expire",
+        help="end a silence now",
+        epilog="Example:\n  dqwatch silence expire -c dqwatch.toml 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _config_argument(expire)
+    expire.add_argument("id", type=int, help="the silence id (see silence list)")
+
+
+def _silence(args: argparse.Namespace) -> int:
+    from dqwatch import silences
+    from dqwatch.config import load_config
+    from dqwatch.store import Store
+
+    config = load_config(args.config)
+    now = time.time()
+
+    async def act(store: Store) -> tuple[int, str]:
+        if args.action == "add":
+            matchers = silences.matchers_from(vars(args))
+            added = await silences.add(
+                store, matchers, args.duration, args.comment, args.author, now
+            )
+            return EXIT_OK, f"silence {added.id} added\n" + silences.render(
+                [added], now, False
+            )
+        if args.action == "list":
+            found = await store.silences(None if args.all else now)
+            return EXIT_OK, silences.render(found, now, args.json)
+        if await store.expire_silence(args.id, now):
+            return EXIT_OK, f"silence {args.id} expired"
+        return EXIT_FAILED, f"no active silence {args.id}; see dqwatch silence list"
+
+    try:
+        code, text = _with_store(config.storage.path, act)
+    except silences.SilenceInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(text)
+    return code
+
+
+def _with_store(path: Path, action: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``action(store)`` on the database at ``path``, closing it after."""
+    from dqwatch.store import Store
+
+    async def run() -> T:
+        store = Store.open(path)
+        try:
+            return await action(store)
+        finally:
+            store.close()
+
+    return asyncio.run(run())
+
+
+def _add_test_rules(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    sub = _command(
+        commands,
+        "test-rules",
+        "Run rule unit tests: polls in, expected alerts out (exit 1 on a failure).",
+        "dqwatch test-rules rules/tests/*.toml",
+        _test_rules,
+    )
+    sub.add_argument("files", nargs="*", type=Path, help="test files (TOML)")
+    sub.add_argument(
+        "--packaged", action="store_true", help="run the default rules' own tests"
+    )
+
+
+def _test_rules(args: argparse.Namespace) -> int:
+    from dqwatch.ruletest import packaged_rule_tests, run_rule_tests
+
+    files = list(args.files) + (packaged_rule_tests() if args.packaged else [])
+    if not files:
+        print(
+            "error: name test files, or --packaged for the default rules' tests",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    return EXIT_OK if run_rule_tests(files, sys.stdout) else EXIT_FAILED
+
+
+def _add_backtest(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    sub = _command(
+        commands,
+        "backtest",
+        "Replay stored history through the current rules; print what would have fired.",
+        "dqwatch backtest -c dqwatch.toml --since 30d",
+        _backtest,
+    )
+    _config_argument(sub)
+    sub.add_argument("--since", default="30d", help="how far back (default 30d)")
+    sub.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from dqwatch.backtest import backtest, render_json, render_table
+    from dqwatch.config import load_config
+    from dqwatch.cycle import configured_rules
+    from dqwatch.durations import parse_duration
+
+    config = load_config(args.config)
+    rules = configured_rules(config)
+    try:
+        since = parse_duration(args.since)
+    except ValueError as exc:
+        print(f"error: --since: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    now = time.time()
+    report = _with_store(
+        config.storage.path, lambda store: backtest(store, rules, now - since, now)
+    )
+    print(render_json(report) if args.json else render_table(report))
     return EXIT_OK
 
 

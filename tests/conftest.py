@@ -66,8 +66,13 @@ async def simulator() -> AsyncIterator[Simulator]:
         await sim.stop()
 
 
-def write_config(tmp_path: Path, base_url: str, body: str = "", **env: str) -> Path:
-    """A config file in ``tmp_path`` pointing at ``base_url``; ``body`` appended."""
+def write_config(
+    tmp_path: Path, base_url: str, body: str = "", graph: str = ""
+) -> Path:
+    """A config file in ``tmp_path`` pointing at ``base_url``; ``body`` appended.
+
+    ``graph`` holds extra lines for the ``[graph]`` table.
+    """
     path = tmp_path / "dqwatch.toml"
     path.write_text(
         textwrap.dedent(
@@ -76,7 +81,7 @@ def write_config(tmp_path: Path, base_url: str, body: str = "", **env: str) -> P
             base_url = "{base_url}"
             access_token = "{TOKEN}"
             max_retries = 2
-
+            {graph}
             [storage]
             path = "dq.db"
             """

@@ -199,21 +199,25 @@ class Datasets:
     """Every dataset of a scenario, scenario-defined and generated."""
 
     def __init__(self, scenario: Scenario, normalize: Callable[[str], str]) -> None:
-        self.normalize = normalize
         self.defined = {
             d.id: DatasetState.from_spec(d, normalize) for d in scenario.dataset
         }
-        spec = scenario.generate
-        self.generated = Generated(spec) if spec is not None else None
         self.business_names = {b.id: b.name for b in scenario.business}
         self.agents = {
             a for d in self.defined.values() for e in _all(d) for a in e.agents
         }
-        if spec is not None:
-            self.agents.update(normalize(agent) for agent in spec.agents)
+        self.generated: Generated | None = None
+        #: The normalised agents every generated event is attributed to.
+        self.generated_agents: frozenset[str] = frozenset()
+        if scenario.generate is not None:
+            self.generated = Generated(scenario.generate)
+            self.generated_agents = frozenset(
+                normalize(agent) for agent in scenario.generate.agents
+            )
+            self.agents.update(self.generated_agents)
             self.business_names.update(
                 (b, f"Generated business {n}")
-                for n, b in enumerate(self.generated.business_ids())  # type: ignore[union-attr]
+                for n, b in enumerate(self.generated.business_ids())
             )
 
     def find(self, dataset_id: str) -> DatasetState | int | None:
@@ -241,11 +245,10 @@ class Datasets:
         state = DatasetState(
             dataset_id, generated.name(found), generated.business_of(found)
         )
-        agents = frozenset(self.normalize(a) for a in generated.spec.agents)
         for source in SOURCES:
             for name, variant in generated.events(found, source):
                 data = copy.deepcopy(generated.variant(source, name, variant))
-                state.events[source].append(EventState(data, agents))
+                state.events[source].append(EventState(data, self.generated_agents))
         self.defined[dataset_id] = state
         return state
 

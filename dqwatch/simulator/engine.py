@@ -289,9 +289,8 @@ class Engine:
         self, index: int, selection: Selection, agent: str | None
     ) -> bytes:
         generated = self.datasets.generated
-        assert generated is not None
-        agents = {self._normalize(a) for a in generated.spec.agents}
-        if agent is not None and agent not in agents:
+        assert generated is not None  # an index is only found when there is one
+        if agent is not None and agent not in self.datasets.generated_agents:
             return self.renderer.joined_body(
                 selection, lambda source: (), generated.variant
             )
