@@ -194,6 +194,7 @@ async def run_cycle(runtime: Runtime) -> CycleReport:
         on_result=evaluate,
     )
     results = await poller.poll_all(targets)
+    await runtime.store.flush()
     await runtime.store.prune(before=started - runtime.config.storage.history)
     finished = runtime.clock()
     report = CycleReport(started, finished, results, discovered, transitions)

@@ -299,3 +299,11 @@ async def test_first_poll_is_flagged_as_the_baseline(store: Store) -> None:
     )
     assert first.first
     assert not second.first
+
+
+async def test_a_failed_deferred_write_is_raised_by_flush(store: Store) -> None:
+    """Poll log rows are written without waiting; a failure surfaces at flush."""
+    await store.record_poll("1001", "web", 1.0, 2.0, outcome=None)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="NOT NULL"):
+        await store.flush()
+    await store.flush()  # reported once

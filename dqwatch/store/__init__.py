@@ -158,24 +158,31 @@ class Store:
             body_digest = digest(snapshot.raw)
         cache_key = (dataset_id, source)
 
-        def operation(conn: sqlite3.Connection) -> Recorded:
+        log_row = (
+            dataset_id,
+            source,
+            started,
+            finished,
+            outcome,
+            code,
+            subcode,
+            message,
+        )
+
+        def log_poll(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO polls (dataset_id, source, started, finished, outcome,"
                 " error_code, error_subcode, error_message)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    dataset_id,
-                    source,
-                    started,
-                    finished,
-                    outcome,
-                    code,
-                    subcode,
-                    message,
-                ),
+                log_row,
             )
-            if snapshot is None:
-                return Recorded([])
+
+        if snapshot is None:
+            self._writer.defer(self._counted(log_poll))
+            return Recorded([])
+
+        def operation(conn: sqlite3.Connection) -> Recorded:
+            log_poll(conn)
             known = self._digests.get(cache_key) or stored_digest(conn, *cache_key)
             if known == body_digest:
                 self._digests[cache_key] = body_digest
@@ -185,6 +192,14 @@ class Store:
             return recorded
 
         return await self._run(operation)
+
+    async def flush(self) -> None:
+        """Wait for every queued write; raise StoreError if one failed."""
+        try:
+            await self._writer.flush()
+        except StoreError:
+            self._digests.clear()
+            raise
 
     def same_body(self, dataset_id: str, source: str, body_digest: str) -> bool:
         """True when a body with this digest is the last one stored here.
@@ -412,15 +427,20 @@ class Store:
 
         return await self._run(operation)
 
-    async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+    def _counted(
+        self, operation: Callable[[sqlite3.Connection], T]
+    ) -> Callable[[sqlite3.Connection], T]:
         def counted(conn: sqlite3.Connection) -> T:
             before = conn.total_changes
             result = operation(conn)
             self.rows_written += conn.total_changes - before
             return result
 
+        return counted
+
+    async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            return await self._writer.submit(counted)
+            return await self._writer.submit(self._counted(operation))
         except StoreError:
             self._digests.clear()  # a failed commit may have dropped cached writes
             raise

@@ -37,8 +37,8 @@ class _Job:
     def __init__(
         self,
         operation: Operation,
-        loop: asyncio.AbstractEventLoop,
-        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop | None,
+        future: asyncio.Future[Any] | None,
     ) -> None:
         self.operation = operation
         self.loop = loop
@@ -52,6 +52,7 @@ class Writer:
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
+        self._deferred_errors: list[BaseException] = []
         self._thread = threading.Thread(
             target=self._main, args=(connect,), name="dqwatch-store", daemon=True
         )
@@ -68,6 +69,24 @@ class Writer:
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Job(operation, loop, future))
         return await future
+
+    def defer(self, operation: Operation) -> None:
+        """Queue ``operation`` without waiting for it; ``flush`` reports failures.
+
+        For writes nobody needs an answer from (a poll log row): skipping the
+        round trip to the event loop keeps a quiet poll cheap.
+        """
+        if not self._thread.is_alive():
+            raise StoreError("the store is closed; reopen it before writing")
+        self._queue.put(_Job(operation, None, None))
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is written; raise a deferred failure."""
+        await self.submit(lambda conn: None)
+        if self._deferred_errors:
+            error = self._deferred_errors[0]
+            self._deferred_errors.clear()
+            raise error
 
     def close(self) -> None:
         """Finish queued operations, then close the connection."""
@@ -122,7 +141,11 @@ class Writer:
             error = StoreError(f"cannot write the database: {exc}")
             outcomes = [(False, error)] * len(jobs)
         for job, (ok, value) in zip(jobs, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+            if job.future is None or job.loop is None:
+                if not ok:
+                    self._deferred_errors.append(value)
+            else:
+                job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
 
 
 def _run_one(conn: sqlite3.Connection, operation: Operation) -> tuple[bool, Any]:
