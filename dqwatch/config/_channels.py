@@ -20,6 +20,7 @@ from pydantic import (
 from dqwatch.config._cron import check_cron
 from dqwatch.config._fields import (
     Address,
+    HttpUrl,
     Int,
     NonBlank,
     OptionalSecret,
@@ -56,6 +57,8 @@ class SlackChannel(_ChannelBase):
     webhook_url: Annotated[OptionalSecret, AfterValidator(secret_http_url)] = None
     token: OptionalSecret = None
     channel: OptionalText = None
+    #: The Slack Web API root; only a proxy or a test stand-in changes it.
+    api_url: HttpUrl = "https://slack.com/api/"
 
     @model_validator(mode="after")
     def _one_way_to_post(self) -> SlackChannel:

@@ -245,6 +245,13 @@ class Route(_Model):
     """Whether later routes are tried after this one matched."""
 
 
+class OutboxSettings(_Model):
+    """How long notifications are retried before they are given up: ``[outbox]``."""
+
+    max_age: Annotated[float, duration(positive=True)] = 86400.0
+    """A notification still undelivered this long after it was written is given up."""
+
+
 class WebSettings(_Model):
     """The status page, ``/metrics`` and ``/healthz``: ``[web]``."""
 
@@ -313,6 +320,7 @@ class Config(_Model):
     channels: Channels = Field(
         default_factory=lambda: MappingProxyType({}), alias="channel"
     )
+    outbox: OutboxSettings = OutboxSettings()
     web: WebSettings = WebSettings()
 
     @model_validator(mode="before")

@@ -18,7 +18,9 @@ from typing import TypeVar
 from dqwatch.alerts import OPEN_STATES, Alert, Silence, Transition
 from dqwatch.errors import GraphError, StoreError
 from dqwatch.model import Snapshot, Value
-from dqwatch.store import _alerts
+from dqwatch.notify.model import MessageRef, Notice
+from dqwatch.store import _alerts, _outbox
+from dqwatch.store._outbox import Intent
 from dqwatch.store._schema import migrate
 from dqwatch.store._series import (
     Recorded,
@@ -32,6 +34,7 @@ from dqwatch.store._writer import Writer
 __all__ = [
     "DatasetRow",
     "HistoryPoint",
+    "Intent",
     "LatestValue",
     "Recorded",
     "SeriesChange",
@@ -40,6 +43,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: Poll log rows buffered before they are handed to the writer together.
+POLL_LOG_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,7 @@ class Store:
         # Digest of the last stored body per (dataset, source); written only
         # by the writer thread, read by pollers through same_body().
         self._digests = digests
+        self._poll_rows: list[tuple[object, ...]] = []
         self.rows_written = 0
 
     @classmethod
@@ -111,6 +118,7 @@ class Store:
 
     def close(self) -> None:
         """Finish pending writes and close the database."""
+        self._hand_over_poll_rows()
         self._writer.close()
 
     async def sync_datasets(self, datasets: Iterable[DatasetRow], now: float) -> int:
@@ -168,21 +176,12 @@ class Store:
             subcode,
             message,
         )
-
-        def log_poll(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO polls (dataset_id, source, started, finished, outcome,"
-                " error_code, error_subcode, error_message)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                log_row,
-            )
-
         if snapshot is None:
-            self._writer.defer(self._counted(log_poll))
+            self._log_later(log_row)
             return Recorded([])
 
         def operation(conn: sqlite3.Connection) -> Recorded:
-            log_poll(conn)
+            _log_polls(conn, [log_row])
             known = self._digests.get(cache_key) or stored_digest(conn, *cache_key)
             if known == body_digest:
                 self._digests[cache_key] = body_digest
@@ -193,8 +192,24 @@ class Store:
 
         return await self._run(operation)
 
+    def _log_later(self, row: tuple[object, ...]) -> None:
+        """Buffer a poll log row; hand the writer hundreds at a time.
+
+        Each hand-over costs a thread switch and a fight for the GIL; a
+        quiet cycle of 10,000 polls would otherwise pay it 10,000 times.
+        """
+        self._poll_rows.append(row)
+        if len(self._poll_rows) >= POLL_LOG_BATCH:
+            self._hand_over_poll_rows()
+
+    def _hand_over_poll_rows(self) -> None:
+        rows, self._poll_rows = self._poll_rows, []
+        if rows:
+            self._writer.defer(self._counted(lambda conn: _log_polls(conn, rows)))
+
     async def flush(self) -> None:
         """Wait for every queued write; raise StoreError if one failed."""
+        self._hand_over_poll_rows()
         try:
             await self._writer.flush()
         except StoreError:
@@ -240,11 +255,86 @@ class Store:
         return await self._run(lambda conn: _alerts.load_alerts(conn, states))
 
     async def save_alerts(
-        self, updates: Sequence[Alert], transitions: Sequence[Transition]
+        self,
+        updates: Sequence[Alert],
+        transitions: Sequence[Transition],
+        intents: Sequence[Intent] = (),
+    ) -> int:
+        """Persist alert states, their transitions and the notices they cause.
+
+        All in one transaction: a notice exists if and only if the alert
+        change that caused it was stored. Returns how many notices were written.
+        """
+        if not (updates or transitions or intents):
+            return 0
+
+        def operation(conn: sqlite3.Connection) -> int:
+            _alerts.save_alerts(conn, updates, transitions)
+            return _outbox.enqueue(conn, intents)
+
+        return await self._run(operation)
+
+    # -- the outbox ------------------------------------------------------
+
+    async def ready_notices(self, now: float, limit: int = 1000) -> list[Notice]:
+        """Pending notices due for an attempt, oldest first."""
+        return await self._run(lambda conn: _outbox.ready(conn, now, limit))
+
+    async def mark_sent(
+        self, notices: Sequence[Notice], now: float, refs: Mapping[str, MessageRef]
     ) -> None:
-        """Persist alert states and append their transitions, in one transaction."""
-        if updates or transitions:
-            await self._run(lambda c: _alerts.save_alerts(c, updates, transitions))
+        await self._run(lambda conn: _outbox.mark_sent(conn, notices, now, refs))
+
+    async def mark_failed(
+        self,
+        notices: Sequence[Notice],
+        error: str,
+        next_attempt: float | None,
+        now: float,
+    ) -> None:
+        """Record a failed attempt; ``next_attempt`` None gives the notices up."""
+        await self._run(
+            lambda conn: _outbox.mark_failed(conn, notices, error, next_attempt, now)
+        )
+
+    async def notice_attempts(self, ids: Sequence[int]) -> dict[int, int]:
+        """How many attempts each notice has had."""
+        return await self._run(lambda conn: _outbox.attempts_of(conn, ids))
+
+    async def thread_refs(
+        self, channel: str, fingerprints: Sequence[str]
+    ) -> dict[str, MessageRef]:
+        """Where each alert was announced on a channel (for replies and edits)."""
+        return await self._run(
+            lambda conn: _outbox.thread_refs(conn, channel, fingerprints)
+        )
+
+    async def enqueue_repeats(
+        self,
+        now: float,
+        group: str,
+        intervals: Mapping[str, float],
+        keep: Callable[[str, Alert], bool],
+    ) -> int:
+        """Write a repeat notice for every firing alert due again on its channel.
+
+        ``keep(channel, alert)`` filters (silences, routes changed since).
+        """
+
+        def operation(conn: sqlite3.Connection) -> int:
+            due = _outbox.due_repeats(conn, now, intervals)
+            intents = [
+                Intent(channel, "repeat", alert, now, group)
+                for channel, alert in due
+                if keep(channel, alert)
+            ]
+            return _outbox.enqueue(conn, intents)
+
+        return await self._run(operation)
+
+    async def outbox_depth(self) -> dict[str, int]:
+        """Outbox rows by state (pending, sent, dead)."""
+        return await self._run(_outbox.depth)
 
     async def transitions(self, since: float) -> list[Transition]:
         """Every alert transition at or after ``since``, oldest first."""
@@ -439,11 +529,20 @@ class Store:
         return counted
 
     async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        self._hand_over_poll_rows()  # keep writes in the order they were made
         try:
             return await self._writer.submit(self._counted(operation))
         except StoreError:
             self._digests.clear()  # a failed commit may have dropped cached writes
             raise
+
+
+def _log_polls(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    conn.executemany(
+        "INSERT INTO polls (dataset_id, source, started, finished, outcome,"
+        " error_code, error_subcode, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
 
 
 def _value(num: float | None, text: str | None, present: int) -> Value | None:

@@ -133,7 +133,43 @@ def _v2(db: sqlite_utils.Database) -> None:
     table("rule_digests").create({"name": str, "digest": str}, pk="name")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
+def _v3(db: sqlite_utils.Database) -> None:
+    """The notification outbox and what each channel was last told."""
+    table = db.table
+    table("outbox").create(
+        {
+            "id": int,
+            "channel": str,
+            "kind": str,
+            "fingerprint": str,
+            "dataset_id": str,
+            "grp": str,
+            "created": float,
+            "document": str,
+            "state": str,
+            "attempts": int,
+            "next_attempt": float,
+            "last_error": str,
+            "finished": float,
+        },
+        pk="id",
+        not_null={"channel", "kind", "fingerprint", "grp", "created", "document"},
+        defaults={"state": "pending", "attempts": 0, "next_attempt": 0.0},
+    )
+    table("outbox").create_index(["state", "next_attempt"])
+    table("notified").create(
+        {
+            "channel": str,
+            "fingerprint": str,
+            "notified_at": float,
+            "ref_channel": str,
+            "ref_ts": str,
+        },
+        pk=("channel", "fingerprint"),
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> None:

@@ -1,0 +1,1 @@
+"""Notifications: routing, the outbox sender, channels and their templates."""
