@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dqwatch.model import Value
+
+if TYPE_CHECKING:
+    from dqwatch.evaluate import BaselineKey, Evaluator
+    from dqwatch.poller import PollResult
+    from dqwatch.store import Store
+
+
+async def fetch_baselines(
+    store: Store, evaluator: Evaluator, result: PollResult
+) -> dict[BaselineKey, float | None]:
+    """The ``baseline:`` references evaluating ``result`` needs, from history."""
+    baselines: dict[BaselineKey, float | None] = {}
+    for key in evaluator.baselines_needed(result):
+        since = result.finished - key[5]
+        points = await store.series_history(*key[:5], since=since)
+        baselines[key] = weighted_median(points, since, result.finished)
+    return baselines
 
 
 def weighted_median(

@@ -18,7 +18,9 @@ from dqwatch.templating import compile_summary, render_summary
 
 UNREACHABLE = "dataset-unreachable"
 TOKEN_INVALID = "token-invalid"
-BUILTIN_RULES = frozenset({UNREACHABLE, TOKEN_INVALID})
+#: Raised by the daemon's daily token check (see ``dqwatch.token``).
+TOKEN_EXPIRING = "token-expiring"
+BUILTIN_RULES = frozenset({UNREACHABLE, TOKEN_INVALID, TOKEN_EXPIRING})
 UNREACHABLE_OUTCOMES = frozenset({PERMANENT, MALFORMED, TRANSIENT})
 
 SUMMARIES = {

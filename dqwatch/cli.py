@@ -59,9 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dqwatch {__version__}")
     _logging_options(parser, defaults=True)
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    _add_run(commands)
     _add_check(commands)
     _add_poll_once(commands)
     _add_silence(commands)
+    _add_digest(commands)
     _add_test_rules(commands)
     _add_backtest(commands)
     _add_simulate(commands)
@@ -111,6 +113,27 @@ def _config_argument(sub: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = _command(
+        commands,
+        "run",
+        "Run the daemon: poll on schedule, evaluate, notify, send digests, serve "
+        "/healthz, /metrics and a status page. SIGTERM drains and exits 0; SIGHUP "
+        "reloads config, rules and templates.",
+        "dqwatch run -c /etc/dqwatch/dqwatch.toml --log-format json",
+        _run,
+    )
+    _config_argument(sub)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dqwatch.daemon import Daemon
+
+    daemon = Daemon(args.config)  # bad config, rules or templates: exit 2 here
+    code: int = asyncio.run(daemon.run())
+    return code
+
+
 def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = _command(
         commands,
@@ -124,12 +147,14 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _check(args: argparse.Namespace) -> int:
     from dqwatch.config import load_config
-    from dqwatch.cycle import configured_rules
+    from dqwatch.cycle import configured_rules, load_templates
 
     config = load_config(args.config)
     rules = configured_rules(config)
+    templates = load_templates(config)
     print(f"{args.config}: OK ({config.describe()})")
     print(f"rules: OK ({len(rules.rules)} rules from {len(rules.files)} files)")
+    print(f"templates: OK ({len(templates.names())} rendered with sample alerts)")
     return EXIT_OK
 
 
@@ -149,12 +174,13 @@ def _add_poll_once(
 
 def _poll_once(args: argparse.Namespace) -> int:
     from dqwatch.config import load_config
-    from dqwatch.cycle import Runtime, configured_rules, run_cycle
+    from dqwatch.cycle import Runtime, configured_rules, load_templates, run_cycle
     from dqwatch.output import cycle_json, cycle_table
     from dqwatch.store import Store
 
     config = load_config(args.config)
     rules = configured_rules(config)  # a bad rule set stops us before any write
+    load_templates(config)  # and so does a template that does not render
 
     async def once() -> str:
         store = Store.open(config.storage.path)
@@ -162,6 +188,8 @@ def _poll_once(args: argparse.Namespace) -> int:
             async with Runtime(config, rules, store) as runtime:
                 adopted = await runtime.adopt_rules()
                 report = await run_cycle(runtime)
+                # What cannot be delivered now stays in the outbox for next time.
+                await runtime.sender.deliver()
             summaries = await store.summaries()
         finally:
             store.close()
@@ -265,6 +293,48 @@ def _with_store(path: Path, action: Callable[[Any], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
+def _add_digest(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = _command(
+        commands,
+        "digest",
+        "Build and send the advertiser email digests now.",
+        "dqwatch digest -c dqwatch.toml --now --owner acme",
+        _digest,
+    )
+    _config_argument(sub)
+    sub.add_argument(
+        "--now",
+        action="store_true",
+        required=True,
+        help="send now (scheduled digests are the daemon's job)",
+    )
+    sub.add_argument("--owner", help="only this owner's digest")
+    sub.add_argument("--period", default="7d", help="how far back to look (default 7d)")
+
+
+def _digest(args: argparse.Namespace) -> int:
+    from dqwatch.config import load_config
+    from dqwatch.cycle import load_templates
+    from dqwatch.digest import send_digests
+    from dqwatch.durations import parse_duration
+
+    config = load_config(args.config)
+    templates = load_templates(config)
+    try:
+        period = parse_duration(args.period)
+    except ValueError as exc:
+        print(f"error: --period: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    now = time.time()
+    sent = _with_store(
+        config.storage.path,
+        lambda store: send_digests(store, config, templates, now, period, args.owner),
+    )
+    for line in sent.lines:
+        print(line)
+    return EXIT_OK if not sent.failures else EXIT_FAILED
+
+
 def _add_test_rules(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
@@ -360,8 +430,9 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     sub = _command(
         commands,
         "demo",
-        "Run dqwatch against a local simulator; no account or token needed.",
-        "dqwatch demo",
+        "Run the daemon against a local simulator and mail catcher; no account "
+        "or token needed. Alerts appear and resolve within a few minutes.",
+        "dqwatch demo --dir demo-state",
         _demo,
     )
     sub.add_argument(
@@ -371,10 +442,7 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="where the demo keeps files",
     )
     sub.add_argument(
-        "--interval", type=float, default=10.0, help="seconds between cycles"
-    )
-    sub.add_argument(
-        "--cycles", type=int, default=0, help="stop after N cycles (0: never)"
+        "--web-port", type=int, default=8787, help="status page port (default 8787)"
     )
 
 
@@ -382,7 +450,7 @@ def _demo(args: argparse.Namespace) -> int:
     from dqwatch.demo import run_demo
 
     args.dir.mkdir(parents=True, exist_ok=True)
-    code: int = asyncio.run(run_demo(args.dir, args.interval, args.cycles))
+    code: int = asyncio.run(run_demo(args.dir.resolve(), args.web_port))
     return code
 
 

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
 import aiohttp
 
-from dqwatch.alerts import AlertBook, Transition
-from dqwatch.baseline import weighted_median
+from dqwatch.alerts import AlertBook, Transition, silenced
+from dqwatch.baseline import fetch_baselines
 from dqwatch.config import Config
 from dqwatch.discovery import Discovered, DiscoverEntry, discover
+from dqwatch.errors import Problem, TemplateError
 from dqwatch.evaluate import Evaluator, Outcome
 from dqwatch.graph import ClientOptions, GraphClient
+from dqwatch.notify.channels import build_channels
+from dqwatch.notify.outbox import Sender, intents_for, repeat_filter
+from dqwatch.notify.render import check_templates
+from dqwatch.notify.templates import Templates
 from dqwatch.poller import OK, Poller, PollResult, Target
 from dqwatch.rules import (
     RuleSet,
@@ -31,6 +36,7 @@ from dqwatch.rules import (
     rule_digest,
 )
 from dqwatch.store import DatasetRow, Store
+from dqwatch.token import TokenHealth, token_transitions
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,26 @@ def configured_rules(config: Config) -> RuleSet:
     return load_rules(packaged_rule_paths())
 
 
+def load_templates(config: Config) -> Templates:
+    """The template set, each template rendered once with sample alerts.
+
+    Raises TemplateError listing every template that fails, so a typo stops
+    a command before anything is stored or sent.
+    """
+    templates = Templates(config.templates.path)
+    problems = check_templates(templates)
+    if problems:
+        raise TemplateError([_template_problem(text) for text in problems])
+    return templates
+
+
+def _template_problem(text: str) -> Problem:
+    """``"NAME:LINE: what"`` (or ``"NAME: what"``) as a Problem."""
+    where, _, what = text.partition(": ")
+    name, _, line = where.partition(":")
+    return Problem(name, int(line) if line.isdigit() else None, "", what or text)
+
+
 class Runtime:
     """The HTTP session, Graph client, store, rules and open alerts of a process.
 
@@ -82,6 +108,9 @@ class Runtime:
         self._session: aiohttp.ClientSession | None = None
         self.client: GraphClient
         self.evaluator: Evaluator
+        self.sender: Sender
+        #: Names the cycle in progress: its notices travel together.
+        self.group = ""
 
     async def __aenter__(self) -> Runtime:
         # Workers never outnumber connections: queued requests would only
@@ -91,6 +120,10 @@ class Runtime:
         self.client = GraphClient(self._session, self.options)
         book = AlertBook(await self.store.open_alerts())
         self.evaluator = Evaluator(self.rules, book)
+        templates = load_templates(self.config)
+        channels = build_channels(self.config, self._session, templates)
+        self.sender = Sender(self.store, channels, self.config, clock=self.clock)
+        self.group = f"start-{self.clock():.3f}"
         return self
 
     async def adopt_rules(self) -> list[Transition]:
@@ -115,17 +148,51 @@ class Runtime:
 
     async def evaluate(self, result: PollResult) -> list[Transition]:
         """Evaluate one poll's result and persist what it did to alerts."""
-        baselines: dict[tuple[str, str, str, str, str, float], float | None] = {}
-        for key in self.evaluator.baselines_needed(result):
-            since = result.finished - key[5]
-            points = await self.store.series_history(*key[:5], since=since)
-            baselines[key] = weighted_median(points, since, result.finished)
+        baselines = await fetch_baselines(self.store, self.evaluator, result)
         outcome = self.evaluator.evaluate(result, baselines)
         await self._save(outcome)
         return outcome.transitions
 
     async def _save(self, outcome: Outcome) -> None:
-        await self.store.save_alerts(outcome.updates, outcome.transitions)
+        """Store alert changes and, in the same transaction, their notices."""
+        intents = intents_for(
+            outcome.transitions, self.config, self.clock(), self.group
+        )
+        await self.store.save_alerts(outcome.updates, outcome.transitions, intents)
+
+    def reconfigure(self, config: Config, rules: RuleSet, templates: Templates) -> None:
+        """Switch to a reloaded config, rule set and templates; keep open alerts.
+
+        The HTTP session and its connection limit stay as they were started.
+        """
+        if self._session is None:
+            raise RuntimeError("reconfigure a runtime inside its async with block")
+        self.config = config
+        self.rules = rules
+        self.evaluator = Evaluator(
+            rules, self.evaluator.book, silences=self.evaluator.silences
+        )
+        options = client_options(config)
+        if options != self.options:
+            self.options = options
+            self.client = GraphClient(self._session, options)
+        channels = build_channels(config, self._session, templates)
+        self.sender = Sender(self.store, channels, config, clock=self.clock)
+
+    async def apply_token_health(self, health: TokenHealth) -> list[Transition]:
+        """Raise or resolve the token alerts after a token check."""
+        moves = token_transitions(self.evaluator.book, health, self.clock())
+        outcome = self.evaluator.apply(moves, self.clock())
+        await self._save(outcome)
+        return outcome.transitions
+
+    async def enqueue_repeats(self) -> int:
+        """Write repeat notices for firing alerts due again on their channels."""
+        now = self.clock()
+        intervals = {n: c.repeat_interval for n, c in self.config.channels.items()}
+        silences = self.evaluator.silences
+        keep = repeat_filter(self.config, lambda a: silenced(a, silences, now))
+        return await self.store.enqueue_repeats(now, self.group, intervals, keep)
 
     async def __aexit__(
         self,
@@ -178,12 +245,35 @@ async def targets_of(runtime: Runtime) -> tuple[list[Target], list[Discovered]]:
 async def run_cycle(runtime: Runtime) -> CycleReport:
     """Poll every dataset once, store and evaluate what changed, prune."""
     started = runtime.clock()
+    targets, discovered = await targets_of(runtime)
+    report = await poll_batch(runtime, targets, started=started)
+    await runtime.store.prune(before=started - runtime.config.storage.history)
+    return CycleReport(
+        report.started, runtime.clock(), report.results, discovered, report.transitions
+    )
+
+
+async def poll_batch(
+    runtime: Runtime,
+    targets: Sequence[Target],
+    *,
+    started: float | None = None,
+    on_polled: Callable[[PollResult], None] | None = None,
+) -> CycleReport:
+    """Poll some targets once, store and evaluate each, then write due repeats.
+
+    ``on_polled`` hears about each result as soon as it is evaluated (the
+    daemon frees the dataset for its next poll there).
+    """
+    started = runtime.clock() if started is None else started
+    runtime.group = f"cycle-{started:.3f}"
     transitions: list[Transition] = []
     runtime.evaluator.silences = await runtime.store.silences(active_at=started)
-    targets, discovered = await targets_of(runtime)
 
     async def evaluate(result: PollResult) -> None:
         transitions.extend(await runtime.evaluate(result))
+        if on_polled is not None:
+            on_polled(result)
 
     poller = Poller(
         runtime.client,
@@ -194,10 +284,10 @@ async def run_cycle(runtime: Runtime) -> CycleReport:
         on_result=evaluate,
     )
     results = await poller.poll_all(targets)
+    await runtime.enqueue_repeats()
     await runtime.store.flush()
-    await runtime.store.prune(before=started - runtime.config.storage.history)
     finished = runtime.clock()
-    report = CycleReport(started, finished, results, discovered, transitions)
+    report = CycleReport(started, finished, results, [], transitions)
     log.info(
         "cycle finished in %.1fs: %d polls, %d failed, %d series changed, "
         "%d alert changes",

@@ -49,6 +49,10 @@ class RuleError(ProblemsError):
     """A rule file is invalid."""
 
 
+class TemplateError(ProblemsError):
+    """A notification template does not compile or render."""
+
+
 class ScenarioError(ProblemsError):
     """A simulator scenario file is invalid."""
 
@@ -58,7 +62,20 @@ class StoreError(DqwatchError):
 
 
 class DeliveryError(DqwatchError):
-    """A notification could not be delivered."""
+    """A notification could not be delivered.
+
+    ``retry_after`` is set when the receiver said how long to wait (Slack's
+    ``Retry-After``). ``permanent`` marks failures retrying cannot fix (a
+    revoked Slack token, a rejected recipient): the outbox stops retrying.
+    Messages never carry a secret (tokens, webhook URLs, passwords).
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
+        self.retry_after = retry_after
+        self.permanent = permanent
+        super().__init__(message)
 
 
 class GraphError(DqwatchError):

@@ -88,6 +88,21 @@ class Evaluator:
         self._names = {r.name: r for r in rules.rules}
         self._templates: dict[str, jinja2.Template] = {}
 
+    def apply(self, moves: Iterable[tuple[Alert, str | None]], now: float) -> Outcome:
+        """Record alert changes decided elsewhere (built-in alerts, token checks).
+
+        Each move is (the alert now, its state before); a move that keeps
+        the state is stored without a transition.
+        """
+        outcome = Outcome()
+        for alert, previous in moves:
+            if alert.state != previous:
+                self._commit(outcome, alert, previous, now)
+            else:
+                self.book.put(alert)
+                outcome.updates.append(alert)
+        return outcome
+
     def baselines_needed(self, result: PollResult) -> list[BaselineKey]:
         """The baseline references ``evaluate`` will need for this result.
 
@@ -123,12 +138,9 @@ class Evaluator:
         """Evaluate every rule touched by one poll's result."""
         self._baselines = baselines or {}
         outcome = Outcome()
-        for alert, previous in builtin_transitions(result, self.book):
-            if alert.state != previous:
-                self._commit(outcome, alert, previous, result.finished)
-            else:
-                self.book.put(alert)
-                outcome.updates.append(alert)
+        outcome.extend(
+            self.apply(builtin_transitions(result, self.book), result.finished)
+        )
         if result.outcome != OK:
             return outcome
         current = _index(result.snapshot.observations) if result.snapshot else None

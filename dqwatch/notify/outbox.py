@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from dqwatch import telemetry
 from dqwatch.alerts import Alert, Transition
 from dqwatch.config import Config, EmailChannel
 from dqwatch.errors import DeliveryError
@@ -97,14 +98,12 @@ class Sender:
         *,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
-        on_give_up: Callable[[str, int], None] | None = None,
     ) -> None:
         self._store = store
         self._channels = channels
         self._config = config
         self._clock = clock
         self._rng = rng
-        self._on_give_up = on_give_up
 
     async def deliver(self) -> DeliveryReport:
         """One pass over every notice due now."""
@@ -150,6 +149,7 @@ class Sender:
             return
         await self._store.mark_sent(message.notices, self._clock(), sent.refs)
         report.sent += len(message.notices)
+        telemetry.NOTIFICATIONS_SENT.labels(message.channel).inc(len(message.notices))
         log.info(
             "sent %d notification%s to %s (%s)",
             len(message.notices),
@@ -181,6 +181,7 @@ class Sender:
         await self._store.mark_failed(message.notices, str(exc), now + delay, now)
         report.retrying += len(message.notices)
         report.errors.append(str(exc))
+        telemetry.NOTIFICATIONS_FAILED.labels(message.channel).inc()
         log.warning(
             "delivery to %s failed (attempt %d): %s; retrying in %.0fs",
             message.channel,
@@ -202,8 +203,9 @@ class Sender:
             message.channel,
             error,
         )
-        if self._on_give_up is not None:
-            self._on_give_up(message.channel, len(message.notices))
+        telemetry.NOTIFICATIONS_GIVEN_UP.labels(message.channel).inc(
+            len(message.notices)
+        )
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))

@@ -26,7 +26,7 @@ from dqwatch.rules._model import Rule, RuleKind, Severity
 from dqwatch.rules._summaries import default_summary
 
 #: Names of the alerts dqwatch raises without a rule; no rule may take them.
-BUILT_IN_NAMES = frozenset({"dataset-unreachable", "token-invalid"})
+BUILT_IN_NAMES = frozenset({"dataset-unreachable", "token-invalid", "token-expiring"})
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _DATASET = re.compile(r"[0-9*?\[\]!-]+")

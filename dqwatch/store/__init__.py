@@ -368,6 +368,18 @@ class Store:
     async def save_rule_digests(self, digests: Mapping[str, str]) -> None:
         await self._run(lambda conn: _alerts.save_rule_digests(conn, digests))
 
+    async def last_polls(self) -> dict[tuple[str, str], float]:
+        """When each (dataset, source) was last polled (its start time)."""
+
+        def operation(conn: sqlite3.Connection) -> dict[tuple[str, str], float]:
+            rows = conn.execute(
+                "SELECT dataset_id, source, max(started) FROM polls"
+                " GROUP BY dataset_id, source"
+            )
+            return {(d, s): float(t) for d, s, t in rows}
+
+        return await self._run(operation)
+
     async def dataset_names(self) -> dict[str, tuple[str, str]]:
         """Name and owner of every known dataset, by id."""
 

@@ -1,0 +1,119 @@
+"""When each dataset is polled: a fixed grid per dataset, spread over the interval.
+
+Every (dataset, source) gets a stable offset inside the poll interval,
+derived from a hash of its name, so 10,000 datasets are spread evenly and
+keep their place across restarts. Its polls fall on the grid
+``offset + k * interval``, plus a small random delay (``poll.jitter``)
+drawn afresh for each poll; the next poll is always the next grid point,
+never "now plus the interval", so the schedule does not drift. After a
+pause (downtime, a throttled business) a dataset is polled once and then
+returns to its grid, never several times to catch up.
+
+The next due time is derived from the poll log in the store (the last
+poll's start), so a restart continues the schedule instead of polling
+everything at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from dqwatch.poller import Target
+
+
+def grid_offset(key: tuple[str, str], interval: float) -> float:
+    """A (dataset, source)'s stable place in the interval, in seconds."""
+    name = f"{key[0]}|{key[1]}".encode()
+    number = int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big")
+    return (number / 2**64) * interval
+
+
+Key = tuple[str, str]  # (dataset id, source)
+
+
+def _key(target: Target) -> Key:
+    return (target.dataset_id, target.source)
+
+
+@dataclass
+class Schedule:
+    """Due times of every target; which are due now; what is in flight."""
+
+    interval: float
+    jitter: float
+    rng: Callable[[], float] = random.random
+    _targets: dict[Key, Target] = field(default_factory=dict)
+    _due: dict[Key, float] = field(default_factory=dict)
+    _in_flight: set[Key] = field(default_factory=set)
+
+    def set_targets(
+        self, targets: Iterable[Target], last_polled: Mapping[Key, float], now: float
+    ) -> None:
+        """Adopt a new target list, keeping the due times of known targets."""
+        due: dict[Key, float] = {}
+        self._targets = {}
+        for target in targets:
+            key = _key(target)
+            self._targets[key] = target
+            if key in self._due:
+                due[key] = self._due[key]
+                continue
+            last = last_polled.get(key)
+            due[key] = self._next_slot(key, now if last is None else last + 1e-6)
+        self._due = due
+        self._in_flight &= set(due)
+
+    def due(self, now: float, limit: int | None = None) -> list[Target]:
+        """Targets whose time has come and that are not being polled already."""
+        ready = [
+            key
+            for key, when in self._due.items()
+            if when <= now and key not in self._in_flight
+        ]
+        ready.sort(key=self._due.__getitem__)
+        chosen = ready if limit is None else ready[:limit]
+        return [self._targets[key] for key in chosen]
+
+    def start(self, targets: Iterable[Target]) -> None:
+        """Mark targets as being polled."""
+        self._in_flight.update(_key(t) for t in targets)
+
+    def finish(self, target: Target, now: float) -> None:
+        """A poll ended: the target is free and due at its next grid point."""
+        key = _key(target)
+        self._in_flight.discard(key)
+        if key in self._due:
+            self._due[key] = self._next_slot(key, now)
+
+    def postpone(self, target: Target, until: float) -> None:
+        """Poll a target no earlier than ``until`` (a throttled business)."""
+        key = _key(target)
+        self._in_flight.discard(key)
+        if key in self._due:
+            self._due[key] = max(until, self._due[key])
+
+    def next_due(self) -> float | None:
+        """When the earliest idle target is due."""
+        idle = [w for k, w in self._due.items() if k not in self._in_flight]
+        return min(idle, default=None)
+
+    def known(self) -> set[Key]:
+        """Every (dataset, source) scheduled."""
+        return set(self._due)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def _next_slot(self, key: Key, after: float) -> float:
+        """The first grid point after ``after``, plus a fresh jitter."""
+        offset = grid_offset(key, self.interval)
+        k = math.floor((after - offset) / self.interval) + 1
+        return offset + k * self.interval + self.rng() * self.jitter
