@@ -53,6 +53,7 @@ def client_options(config: Config) -> ClientOptions:
         max_concurrency=graph.max_concurrency,
         timeout=graph.timeout,
         max_retries=graph.max_retries,
+        usage_window=graph.usage_window,
     )
 
 

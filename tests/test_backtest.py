@@ -224,15 +224,17 @@ async def test_unreachable_dataset_fires_once_and_resolves(named: Store) -> None
 async def test_token_failure_is_one_alert_for_all_datasets(named: Store) -> None:
     """Error 190 on every dataset is a single token-invalid alert, not one each."""
     expired = TokenError("Session has expired", code=190, subcode=463)
+    await ok(named, T0, obs("emq", 7.0), dataset="1001")
     for dataset in ("1001", "1002"):
-        await failed(named, T0, expired, dataset=dataset)
-    await ok(named, T0 + STEP, obs("emq", 7.0), dataset="1001")
+        await failed(named, T0 + STEP, expired, dataset=dataset)
+    # The same answer as before the failure: no history, yet it ends the alert.
+    await ok(named, T0 + 2 * STEP, obs("emq", 7.0), dataset="1001")
 
-    report = await backtest(named, DEFAULTS, T0, T0 + 2 * STEP)
+    report = await backtest(named, DEFAULTS, T0, T0 + 3 * STEP)
 
     assert changes(report) == [
-        (T0 + 1, "firing", "token-invalid", "", ""),
-        (T0 + STEP + 1, "resolved", "token-invalid", "", ""),
+        (T0 + STEP + 1, "firing", "token-invalid", "", ""),
+        (T0 + 2 * STEP + 1, "resolved", "token-invalid", "", ""),
     ]
     assert "expired" in report.transitions[0].alert.summary
     assert tallied(report, "token-invalid") == (1, 0, 0)
@@ -243,20 +245,29 @@ async def test_since_starts_from_the_values_in_force_then(named: Store) -> None:
     low = obs("event_coverage", 60.0)
     for i, emq in enumerate([7.8, 5.0, 7.8]):  # a drop and recovery before since
         await ok(named, T0 + i * STEP, obs("emq", emq), low)
+    await ok(named, T0, low, dataset="1002")  # polled again, unchanged, below
+    await ok(named, T0, low, dataset="1003")  # no longer polled: not reported
     since = T0 + 5 * STEP
     await ok(named, since + STEP, obs("emq", 5.9), low)
+    await ok(named, since + STEP + 5, low, dataset="1002")
     await ok(named, since + 2 * STEP, obs("emq", 5.9), obs("event_coverage", 80.0))
 
     report = await backtest(named, DEFAULTS, since, since + 3 * STEP)
 
-    assert changes(report) == [
-        (since, "firing", "event-coverage-low", "Purchase", ""),
-        (since + STEP + 1, "firing", "emq-drop", "Purchase", ""),
-        (since + 2 * STEP + 1, "resolved", "event-coverage-low", "Purchase", ""),
+    assert [
+        (t.at, t.state, t.alert.rule, t.alert.dataset_id) for t in report.transitions
+    ] == [
+        (since, "firing", "event-coverage-low", "1001"),
+        (since, "firing", "event-coverage-low", "1002"),
+        (since + STEP + 1, "firing", "emq-drop", "1001"),
+        (since + 2 * STEP + 1, "resolved", "event-coverage-low", "1001"),
     ]
-    assert report.transitions[1].alert.before == 7.8
-    assert report.polls == 2
-    assert [a.rule for a in report.open_alerts] == ["emq-drop"]
+    assert report.transitions[2].alert.before == 7.8
+    assert (report.polls, report.targets) == (3, 2)
+    assert [(a.rule, a.dataset_id) for a in report.open_alerts] == [
+        ("event-coverage-low", "1002"),
+        ("emq-drop", "1001"),
+    ]
 
 
 async def test_baseline_window_reaches_back_before_since(

@@ -216,7 +216,7 @@ def ok_polls(
 def next_ok_poll(
     conn: sqlite3.Connection, after: tuple[float, int], end: float
 ) -> list[PollRow]:
-    """The first ok poll of any dataset after ``after`` (started, id), before ``end``."""
+    """The next ok poll of any dataset after ``after`` (started, id), before ``end``."""
     row = conn.execute(
         f"SELECT {_POLL_COLUMNS} FROM polls WHERE outcome = 'ok'"
         " AND started >= ? AND started < ? AND (started > ? OR id > ?)"

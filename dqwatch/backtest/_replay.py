@@ -1,4 +1,4 @@
-"""Replaying the poll log through a rule set, one stored poll at a time.
+"""Replaying stored polls through a rule set, one poll at a time.
 
 Each stored poll becomes the :class:`~dqwatch.poller.PollResult` the daemon
 evaluated when it happened: an ok poll carries the history rows it wrote as
@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
 from dqwatch.alerts import Alert, AlertBook, Silence, Transition, fingerprint
+from dqwatch.backtest._attention import Attention, TargetKey
 from dqwatch.backtest._errors import rebuild_error
 from dqwatch.backtest._read import Change, PollRow, Series
 from dqwatch.backtest._timelines import Timelines
@@ -25,7 +26,6 @@ from dqwatch.poller import OK, PollResult, Target
 from dqwatch.rules import RuleSet
 from dqwatch.store import SeriesChange
 
-TargetKey = tuple[str, str]  # (dataset, source)
 #: The values of one event, by (metric, key); None marks a key known gone.
 EventValues = dict[tuple[str, str], Observation | None]
 #: What is known of one dataset and source, by event.
@@ -37,9 +37,11 @@ _TOKEN_FP = fingerprint(TOKEN_INVALID, "", "", "", "")
 class Replay:
     """Values per target, open alerts and transitions of one replay.
 
-    Feed it the values in force at ``since`` (:meth:`seed`), then, in time
-    order, the history rows (:meth:`queue`) and the polls (:meth:`replay`)
-    of each slice of the replayed period.
+    Feed it the values in force at ``since`` (:meth:`seed`) and the targets
+    polled in the replayed period (:meth:`meet`); then, slice by slice in
+    time order, the history rows (:meth:`queue`) and the polls
+    (:meth:`replay`). Only series of the metrics the rules read need be
+    fed: a change of any other metric cannot move an alert.
     """
 
     def __init__(
@@ -47,14 +49,14 @@ class Replay:
         rules: RuleSet,
         series: Mapping[int, Series],
         names: Mapping[str, tuple[str, str]],
+        births: Mapping[TargetKey, float],
         since: float,
         silences: Sequence[Silence] = (),
     ) -> None:
         self.since = since
         self.book = AlertBook()
+        self.attention = Attention()
         self.transitions: list[Transition] = []
-        self.polls = 0
-        self.failed = 0
         self.timelines = Timelines(
             series, {r.metric for r in rules.rules if r.baseline is not None}
         )
@@ -65,17 +67,15 @@ class Replay:
         self._silences = list(silences)
         self._series = series
         self._names = names
+        self._births = births
         self._states: dict[TargetKey, State] = {}
         self._queued: dict[TargetKey, deque[Change]] = {}
         self._targets: dict[TargetKey, Target] = {}
         self._details: dict[int, Details] = {}
-        # The events of pending alerts per target, by fingerprint: an
-        # unchanged poll matters to these alone (and to the built-in alerts).
-        self._pending: dict[TargetKey, dict[str, str]] = {}
 
     @property
     def targets(self) -> int:
-        """How many (dataset, source) pairs had polls replayed."""
+        """How many (dataset, source) pairs the replay followed."""
         return len(self._targets)
 
     def open_alerts(self) -> list[Alert]:
@@ -94,6 +94,16 @@ class Replay:
                 sid, series, value
             )
 
+    def meet(self, key: TargetKey) -> Target:
+        """Start following a target; judge thresholds on its values at ``since``."""
+        name, owner = self._names.get(key[0], (key[0], ""))
+        target = self._targets[key] = Target(key[0], key[1], name, owner)
+        self.attention.meet(key)
+        state = self._states.setdefault(key, {})
+        if state and self._thresholds.rules:
+            self._open(target, state)
+        return target
+
     def queue(self, rows: Iterable[Change]) -> None:
         """History rows, oldest first, for the polls that wrote them."""
         for row in rows:
@@ -105,14 +115,12 @@ class Replay:
     def replay(self, row: PollRow) -> None:
         """Evaluate one stored poll as the daemon did when it happened."""
         key = (row.dataset_id, row.source)
-        target = self._targets.get(key) or self._first_sight(key)
-        self.polls += 1
+        target = self._targets.get(key) or self.meet(key)
         if row.outcome == OK:
             result = self._ok_result(target, self._states[key], row)
             if result is None:
                 return  # nothing changed and no open alert could move
         else:
-            self.failed += 1
             failure, error = rebuild_error(
                 row.outcome, row.error_code, row.error_subcode, row.error_message
             )
@@ -124,25 +132,11 @@ class Replay:
         self._note(self._evaluator.evaluate(result, baselines))
 
     def _note(self, outcome: Outcome) -> None:
-        """Keep the transitions of one evaluation, and which alerts now wait."""
+        """Keep the transitions of one evaluation; follow the alerts it moved."""
         self.transitions.extend(outcome.transitions)
-        for alert in outcome.updates:
-            waiting = self._pending.setdefault((alert.dataset_id, alert.source), {})
-            if alert.state == "pending":
-                waiting[alert.fingerprint] = alert.event
-            else:
-                waiting.pop(alert.fingerprint, None)
+        self.attention.note(outcome.updates)
 
     # -- one target ---------------------------------------------------------
-
-    def _first_sight(self, key: TargetKey) -> Target:
-        """The target of a first poll; thresholds judged on the values at ``since``."""
-        name, owner = self._names.get(key[0], (key[0], ""))
-        target = self._targets[key] = Target(key[0], key[1], name, owner)
-        state = self._states.setdefault(key, {})
-        if state and self._thresholds.rules:
-            self._open(target, state)
-        return target
 
     def _open(self, target: Target, state: State) -> None:
         """Report thresholds that already held at ``since`` as firing then.
@@ -166,10 +160,12 @@ class Replay:
     def _ok_result(
         self, target: Target, state: State, row: PollRow
     ) -> PollResult | None:
-        first = not state
-        changes = self._apply(target, state, row.started)
+        key = (target.dataset_id, target.source)
+        # As the store decides: a poll is first while nothing was stored.
+        first = row.started <= self._births.get(key, float("inf"))
+        changes = self._apply(key, state, row.started)
         if not changes:
-            if self._quiet(target):
+            if self._quiet(key):
                 return None
             # Like a response identical to the stored one: nothing to read.
             return PollResult(target, OK, row.started, row.finished, unchanged=True)
@@ -178,9 +174,7 @@ class Replay:
         # of every event for each changed poll would make a replay's cost
         # follow the datasets' size instead of their changes.
         events = {c.event for c in changes}
-        events.update(
-            self._pending.get((target.dataset_id, target.source), {}).values()
-        )
+        events.update(self.attention.pending_events(key))
         snapshot = _snapshot(target, state, row.started, events)
         return PollResult(
             target,
@@ -193,10 +187,10 @@ class Replay:
         )
 
     def _apply(
-        self, target: Target, state: State, started: float
+        self, key: TargetKey, state: State, started: float
     ) -> list[SeriesChange]:
         """Apply the history rows a poll wrote; return them as changes."""
-        queued = self._queued.get((target.dataset_id, target.source))
+        queued = self._queued.get(key)
         changes: dict[int, SeriesChange] = {}
         while queued and queued[0].ts <= started:
             row = queued.popleft()
@@ -221,15 +215,15 @@ class Replay:
             )
         return list(changes.values())
 
-    def _quiet(self, target: Target) -> bool:
-        """True when an unchanged ok poll of ``target`` cannot move any alert.
+    def _quiet(self, key: TargetKey) -> bool:
+        """True when an unchanged ok poll of ``key`` cannot move any alert.
 
         Such a poll only counts towards a pending alert's ``for`` and ends
         the built-in alerts; firing alerts stay as they are.
         """
-        if self._pending.get((target.dataset_id, target.source)):
+        if self.attention.has_pending(key):
             return False
-        unreachable = fingerprint(UNREACHABLE, target.dataset_id, "", "", "")
+        unreachable = fingerprint(UNREACHABLE, key[0], "", "", "")
         return not (self.book.get(_TOKEN_FP) or self.book.get(unreachable))
 
     def _observe(

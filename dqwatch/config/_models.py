@@ -85,6 +85,8 @@ class GraphSettings(_Model):
     timeout: Annotated[float, duration(positive=True, maximum=600)] = 30.0
     max_retries: Annotated[Int, int_between(0, 10)] = 4
     batch_size: Annotated[Int, int_between(0, 50)] = 0
+    usage_window: Annotated[float, duration(positive=True)] = 3600.0
+    """The API's rolling rate-limit window; only the simulator needs another."""
     """Requests per batch call; 0 sends every request on its own."""
 
     @field_validator("api_version")
