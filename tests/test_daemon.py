@@ -52,15 +52,30 @@ class DaemonProcess:
         self.process: asyncio.subprocess.Process | None = None
         self.runs = 0
 
-    async def start(self) -> None:
+    def _logs(self) -> tuple[Any, Any]:
         self.runs += 1
         out = open(self.tmp_path / f"stdout-{self.runs}.txt", "wb")  # noqa: SIM115
         err = open(self.tmp_path / f"stderr-{self.runs}.txt", "wb")  # noqa: SIM115
-        env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path),
-               "WATCHDOG_USEC": "2000000", "PYTHONUNBUFFERED": "1"}
+        return out, err
+
+    async def start(self) -> None:
+        out, err = self._logs()
+        env = {
+            **os.environ,
+            "NOTIFY_SOCKET": str(self.notify_path),
+            "WATCHDOG_USEC": "2000000",
+            "PYTHONUNBUFFERED": "1",
+        }
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "dqwatch.cli", "run", "-c", str(self.config),
-            stdout=out, stderr=err, env=env,
+            sys.executable,
+            "-m",
+            "dqwatch.cli",
+            "run",
+            "-c",
+            str(self.config),
+            stdout=out,
+            stderr=err,
+            env=env,
         )
 
     def output(self) -> str:
@@ -77,25 +92,29 @@ class DaemonProcess:
                 return self.datagrams
 
     async def wait_for(
-        self, condition: Callable[[], bool], what: str, timeout: float = 40.0
+        self, condition: Callable[[], bool], what: str, within: float = 40.0
     ) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while not condition():
             assert self.process is not None
             if self.process.returncode is not None:
-                raise AssertionError(f"the daemon exited while waiting for {what}:\n"
-                                     + self.log()[-3000:])
+                raise AssertionError(
+                    f"the daemon exited while waiting for {what}:\n"
+                    + self.log()[-3000:]
+                )
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}:\n" + self.log()[-3000:])
+                raise AssertionError(
+                    f"timed out waiting for {what}:\n" + self.log()[-3000:]
+                )
             await asyncio.sleep(0.2)
 
     async def signal(self, number: int) -> None:
         assert self.process is not None
         self.process.send_signal(number)
 
-    async def wait_exit(self, timeout: float = 30.0) -> int:
+    async def wait_exit(self) -> int:
         assert self.process is not None
-        return await asyncio.wait_for(self.process.wait(), timeout)
+        return await asyncio.wait_for(self.process.wait(), 30.0)
 
     def close(self) -> None:
         if self.process is not None and self.process.returncode is None:
@@ -108,7 +127,8 @@ def write_daemon_config(
 ) -> Path:
     (tmp_path / "rules.toml").write_text(RULES)
     path = tmp_path / "dqwatch.toml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         [graph]
         base_url = "{sim_url}"
         access_token = "{TOKEN}"
@@ -136,7 +156,9 @@ def write_daemon_config(
 
         [web]
         listen = "127.0.0.1:{web_port}"
-        """) + textwrap.dedent(channels))
+        """)
+        + textwrap.dedent(channels)
+    )
     return path
 
 
@@ -175,6 +197,18 @@ def rows(db: Path, query: str) -> list[Any]:
         return conn.execute(query).fetchall()
 
 
+def firing_events(db: Path) -> int:
+    """How many times any alert went to firing, from the transition log."""
+    return int(
+        rows(db, "SELECT count(*) FROM alert_events WHERE state = 'firing'")[0][0]
+    )
+
+
+def datasets_polled(db: Path) -> int:
+    found = rows(db, "SELECT count(DISTINCT dataset_id) FROM polls WHERE outcome='ok'")
+    return int(found[0][0])
+
+
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
     simulator = Simulator(Scenario.from_dict(scenario_dict(), source="<test>"))
@@ -188,11 +222,14 @@ async def test_daemon_serves_notifies_and_drains_on_sigterm(
     """READY, alerts on the console, /healthz and /metrics, STOPPING, exit 0."""
     web = free_port()
     assert sim.url is not None
-    daemon = DaemonProcess(tmp_path, write_daemon_config(tmp_path, sim.url, web, CONSOLE))
+    daemon = DaemonProcess(
+        tmp_path, write_daemon_config(tmp_path, sim.url, web, CONSOLE)
+    )
     try:
         await daemon.start()
-        await daemon.wait_for(lambda: any("READY=1" in d for d in daemon.read_notify()),
-                              "READY=1")
+        await daemon.wait_for(
+            lambda: any("READY=1" in d for d in daemon.read_notify()), "READY=1"
+        )
         await daemon.wait_for(lambda: "emq-low" in daemon.output(), "the alert")
         assert "Acme blog" in daemon.output()
         status, body = get(f"http://127.0.0.1:{web}/healthz")
@@ -203,7 +240,8 @@ async def test_daemon_serves_notifies_and_drains_on_sigterm(
         status, page = get(f"http://127.0.0.1:{web}/")
         assert "Acme blog" in page
         await daemon.wait_for(
-            lambda: any("WATCHDOG=1" in d for d in daemon.read_notify()), "a watchdog ping"
+            lambda: any("WATCHDOG=1" in d for d in daemon.read_notify()),
+            "a watchdog ping",
         )
         await daemon.signal(signal.SIGTERM)
         assert await daemon.wait_exit() == 0
@@ -228,22 +266,27 @@ async def test_kill_9_then_restart_loses_no_notification_and_sends_none_twice(
     try:
         await daemon.start()
         await daemon.wait_for(
-            lambda: db.exists() and bool(rows(db, "SELECT 1 FROM outbox WHERE attempts > 0")),
+            lambda: (
+                db.exists()
+                and bool(rows(db, "SELECT 1 FROM outbox WHERE attempts > 0"))
+            ),
             "a failed delivery attempt",
         )
         assert daemon.process is not None
         daemon.process.kill()  # SIGKILL: no drain, no goodbye
         await daemon.wait_exit()
-        fired = rows(db, "SELECT count(*) FROM alert_events WHERE state = 'firing'")[0][0]
+        fired = firing_events(db)
         await slack.come_back()
         await daemon.start()
-        await daemon.wait_for(lambda: len(slack.calls("chat.postMessage")) >= 1,
-                              "the delivery after restart")
+        await daemon.wait_for(
+            lambda: len(slack.calls("chat.postMessage")) >= 1,
+            "the delivery after restart",
+        )
         await asyncio.sleep(12)  # a full poll interval more: nothing may repeat
         assert len(slack.calls("chat.postMessage")) == 1
-        again = rows(db, "SELECT count(*) FROM alert_events WHERE state = 'firing'")[0][0]
-        assert again == fired  # nothing re-fired after the restart
-        assert rows(db, "SELECT state, count(*) FROM outbox GROUP BY state") == [("sent", 1)]
+        assert firing_events(db) == fired  # nothing re-fired after the restart
+        outbox = rows(db, "SELECT state, count(*) FROM outbox GROUP BY state")
+        assert outbox == [("sent", 1)]
         await daemon.signal(signal.SIGTERM)
         assert await daemon.wait_exit() == 0
     finally:
@@ -257,7 +300,9 @@ async def test_sighup_with_a_broken_rule_file_keeps_the_old_rules(
     """A bad reload is refused with every problem logged; the old rules keep working."""
     web = free_port()
     assert sim.url is not None
-    daemon = DaemonProcess(tmp_path, write_daemon_config(tmp_path, sim.url, web, CONSOLE))
+    daemon = DaemonProcess(
+        tmp_path, write_daemon_config(tmp_path, sim.url, web, CONSOLE)
+    )
     try:
         await daemon.start()
         await daemon.wait_for(lambda: "emq-low" in daemon.output(), "the first alert")
@@ -283,7 +328,7 @@ async def test_throttling_slows_the_daemon_down_without_an_error_storm(
         rate_limit={"window": "20s", "business_calls": 12, "headers_after": 1}
     )
     scenario["dataset"].extend(
-        {"id": str(5000 + i), "business": "555", "event": [{"name": "Lead", "emq": 7.0}]}
+        {"id": str(5000 + i), "business": "555", "event": [{"name": "Lead", "emq": 7}]}
         for i in range(10)
     )
     sim = Simulator(Scenario.from_dict(scenario, source="<test>"))
@@ -297,12 +342,12 @@ async def test_throttling_slows_the_daemon_down_without_an_error_storm(
         try:
             await daemon.start()
             await daemon.wait_for(
-                lambda: (tmp_path / "dq.db").exists()
-                and rows(tmp_path / "dq.db",
-                         "SELECT count(DISTINCT dataset_id) FROM polls WHERE outcome='ok'"
-                         )[0][0] == 12,
+                lambda: (
+                    (tmp_path / "dq.db").exists()
+                    and datasets_polled(tmp_path / "dq.db") == 12
+                ),
                 "every dataset polled once",
-                timeout=90,
+                within=90,
             )
             # 12 datasets every 10 s is 24 calls per 20 s window against a budget of
             # 12: the daemon must pace itself rather than collect throttling errors.
