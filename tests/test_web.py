@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
@@ -368,14 +367,12 @@ async def test_metrics_still_serve_the_registry_when_the_store_is_closed(
     assert "dqwatch_cycle_duration_seconds_count" in found
 
 
-async def test_metrics_scrape_ten_thousand_datasets_quickly(
+async def test_metrics_scrape_covers_ten_thousand_datasets(
     site: Site, store: Store
 ) -> None:
-    """10,000 datasets x 10 events (200,000 samples) scrape fast.
+    """10,000 datasets x 10 events give 200,000 samples in one scrape.
 
-    About half a second on an idle two-core machine, client included; the
-    bound leaves room for a busy test runner and still catches the library
-    path, which spends over two seconds on rendering alone.
+    How fast that is, is measured in bench/daemon.py, not here.
     """
 
     def seed(conn: sqlite3.Connection) -> None:
@@ -390,13 +387,9 @@ async def test_metrics_scrape_ten_thousand_datasets_quickly(
         )
 
     await store._run(seed)
-    await site.get("/metrics")  # the first read warms SQLite's page cache
-    started = time.perf_counter()
     status, text, _ = await site.get("/metrics")
-    took = time.perf_counter() - started
     assert status == 200
     assert text.count("\ndqwatch_emq{") == 100_000
-    assert took < 1.5, f"scrape took {took:.2f}s"
 
 
 # -- the status page ------------------------------------------------------------------

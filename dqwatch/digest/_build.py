@@ -23,8 +23,8 @@ from dqwatch.digest._model import (
     EventDigest,
     Recommendation,
 )
-from dqwatch.digest._query import ACR_METRICS, Facts, LatestRow, owners, read_facts
 from dqwatch.store import DatasetRow, Store
+from dqwatch.store._digest import ACR_METRICS, Facts, LatestRow
 
 __all__ = ["TOP_RECOMMENDATIONS", "build_digest", "digests_for_channel", "sample_times"]
 
@@ -52,7 +52,7 @@ async def build_digest(
     """
     if not since < now:
         raise ValueError(f"a digest period must end after it starts: {since}..{now}")
-    facts = await store._run(lambda conn: read_facts(conn, owner, since, now))
+    facts = await store.digest_facts(owner, since, now)
     return assemble(facts, owner, since, now)
 
 
@@ -64,7 +64,7 @@ async def digests_for_channel(
     ``channel_config.owners`` names the owners; when it is empty, every owner
     that has datasets gets one. Owners without datasets get none.
     """
-    wanted: Sequence[str] = channel_config.owners or await store._run(owners)
+    wanted: Sequence[str] = channel_config.owners or await store.owners()
     digests = [await build_digest(store, owner, now - period, now) for owner in wanted]
     return [digest for digest in digests if not digest.empty]
 

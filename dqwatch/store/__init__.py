@@ -11,7 +11,6 @@ import os
 import sqlite3
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,7 +18,8 @@ from dqwatch.alerts import OPEN_STATES, Alert, Silence, Transition
 from dqwatch.errors import GraphError, StoreError
 from dqwatch.model import Snapshot, Value
 from dqwatch.notify.model import MessageRef, Notice
-from dqwatch.store import _alerts, _outbox
+from dqwatch.store import _alerts, _digest, _outbox, _web
+from dqwatch.store._model import DatasetRow, HistoryPoint, LatestValue
 from dqwatch.store._outbox import Intent
 from dqwatch.store._schema import migrate
 from dqwatch.store._series import (
@@ -46,39 +46,6 @@ T = TypeVar("T")
 
 #: Poll log rows buffered before they are handed to the writer together.
 POLL_LOG_BATCH = 500
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetRow:
-    """A dataset as the store knows it: id, display name, owner, origin."""
-
-    id: str
-    name: str
-    owner: str
-    origin: str = "config"
-
-
-@dataclass(frozen=True, slots=True)
-class LatestValue:
-    """The current value of one series."""
-
-    source: str
-    event: str
-    metric: str
-    key: str
-    value: Value | None
-    changed_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryPoint:
-    """One change of one series: its new value (None when it vanished)."""
-
-    event: str
-    metric: str
-    key: str
-    ts: float
-    value: Value | None
 
 
 class Store:
@@ -439,6 +406,30 @@ class Store:
             return [(ts, _value(num, text, 1)) for ts, num, text in [*start, *rest]]
 
         return await self._run(operation)
+
+    # -- what the web endpoints and digests read ---------------------------
+
+    async def health_probe(self, now: float) -> int:
+        """Write one row to prove the file is writable; return the outbox backlog."""
+        return await self._run(lambda conn: _web.health_probe(conn, now))
+
+    async def metrics_data(self) -> _web.MetricsData:
+        """Everything /metrics reads from the database, in one consistent read."""
+        return await self._run(_web.read_metrics)
+
+    async def status_page(self, page: int, size: int) -> _web.PageData:
+        """One page of the status page's datasets, scores and open alerts."""
+        return await self._run(lambda conn: _web.read_page(conn, page, size))
+
+    async def owners(self) -> list[str]:
+        """Every owner with at least one dataset."""
+        return await self._run(_digest.owners)
+
+    async def digest_facts(
+        self, owner: str | None, since: float, now: float
+    ) -> _digest.Facts:
+        """What one owner's digest is built from, read in one transaction."""
+        return await self._run(lambda conn: _digest.read_facts(conn, owner, since, now))
 
     async def prune(self, before: float) -> int:
         """Delete history and poll log entries older than ``before``; return rows."""

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from dqwatch.errors import StoreError
+from dqwatch.store._web import HEALTH_TABLE, SCORE_INDEX, SCORED
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -169,7 +170,18 @@ def _v3(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite_utils.Database) -> None:
+    """What the web endpoints read fast, and the row the health probe writes."""
+    db.execute(
+        f"CREATE INDEX IF NOT EXISTS {SCORE_INDEX} ON latest"
+        f" (metric, dataset_id, event, value_num, key, present) WHERE {SCORED}"
+    )
+    db.table(HEALTH_TABLE).create(
+        {"name": str, "checked_at": float}, pk="name", not_null={"checked_at"}
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> None:

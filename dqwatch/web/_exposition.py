@@ -18,8 +18,8 @@ from prometheus_client import generate_latest
 
 from dqwatch import telemetry
 from dqwatch.rules import SEVERITIES
+from dqwatch.store._web import OPEN, MetricsData
 from dqwatch.telemetry import StoreGauge
-from dqwatch.web._queries import OPEN, MetricsData
 
 #: Reported even when zero, so alerting on them never meets an absent series.
 OUTBOX_STATES = ("pending", "sent", "dead")

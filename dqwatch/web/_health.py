@@ -9,12 +9,10 @@ whoever is paged knows where to look first.
 from __future__ import annotations
 
 import asyncio
-import functools
 from dataclasses import dataclass, field
 
 from dqwatch.errors import StoreError
 from dqwatch.store import Store
-from dqwatch.web._queries import health_probe
 
 #: A cycle may take this many poll intervals before the daemon counts as stuck.
 STALE_AFTER_INTERVALS = 2
@@ -69,8 +67,7 @@ async def check_health(
     reasons.extend(cycle_reasons(state, now))
     backlog: int | None = None
     try:
-        probe = functools.partial(health_probe, now=now)
-        backlog = await asyncio.wait_for(store._run(probe), probe_seconds)
+        backlog = await asyncio.wait_for(store.health_probe(now), probe_seconds)
     except TimeoutError:
         reasons.append(
             "the database did not take a one-row write within"

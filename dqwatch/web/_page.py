@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from html import escape
 
 from dqwatch.alerts import EVENTS_MANAGER_URL
+from dqwatch.store._web import DatasetLine, OpenAlert, PageData, Score
 from dqwatch.web._health import DaemonState
-from dqwatch.web._queries import DatasetLine, OpenAlert, PageData, Score
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}

@@ -9,7 +9,6 @@ config's secrets.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -22,7 +21,6 @@ from dqwatch.store import Store
 from dqwatch.web._exposition import render_metrics
 from dqwatch.web._health import DaemonState, check_health
 from dqwatch.web._page import render_error, render_page
-from dqwatch.web._queries import ensure_score_index, read_metrics, read_page
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +79,6 @@ class WebServer:
 
     async def start(self) -> str:
         """Listen on the configured address; return ``http://host:port``."""
-        await self._prepare_store()
         app = web.Application()
         app.router.add_get("/", self._status_page)
         app.router.add_get("/healthz", self._healthz)
@@ -109,13 +106,6 @@ class WebServer:
             runner, self._runner = self._runner, None
             await runner.cleanup()
 
-    async def _prepare_store(self) -> None:
-        try:
-            await self._store._run(ensure_score_index)
-        except StoreError as exc:
-            # The server still starts: /healthz is how this gets noticed.
-            log.warning("cannot index the database for the web page: %s", exc)
-
     def _url(self, runner: web.AppRunner) -> str:
         port = runner.addresses[0][1] if runner.addresses else self._port
         host = f"[{self._host}]" if ":" in self._host else self._host
@@ -129,7 +119,7 @@ class WebServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         try:
-            data = await self._store._run(read_metrics)
+            data = await self._store.metrics_data()
         except StoreError as exc:
             log.warning("/metrics without the store's gauges: %s", exc)
             data = None
@@ -145,9 +135,8 @@ class WebServer:
         text = request.query.get("page", "1")
         if not (text.isascii() and text.isdigit()):
             raise web.HTTPBadRequest(text="page must be a whole number, e.g. ?page=2")
-        operation = functools.partial(read_page, page=int(text), size=self._page_size)
         try:
-            data = await self._store._run(operation)
+            data = await self._store.status_page(int(text), self._page_size)
         except StoreError as exc:
             html = render_error(str(exc))
             return web.Response(text=html, content_type="text/html", status=503)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from dqwatch.alerts import Alert
 from dqwatch.model import Details, Value
-from dqwatch.store import DatasetRow
 from dqwatch.store._alerts import alert_from_document
+from dqwatch.store._model import DatasetRow
 
 #: Metrics whose current value a digest shows for each event.
 SHOWN_METRICS = (
