@@ -145,7 +145,11 @@ class Writer:
                 if not ok:
                     self._deferred_errors.append(value)
             else:
-                job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+                try:
+                    job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+                except RuntimeError:
+                    # The loop that asked has closed; nobody waits for this.
+                    log.debug("a result arrived after its event loop closed")
 
 
 def _run_one(conn: sqlite3.Connection, operation: Operation) -> tuple[bool, Any]:
