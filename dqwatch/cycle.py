@@ -41,8 +41,13 @@ from dqwatch.token import TokenHealth, token_transitions
 log = logging.getLogger(__name__)
 
 
-def client_options(config: Config) -> ClientOptions:
-    """The Graph client's options from the ``[graph]`` table."""
+def client_options(config: Config, max_throttle_wait: float = 60.0) -> ClientOptions:
+    """The Graph client's options from the ``[graph]`` table.
+
+    ``max_throttle_wait`` is how long one call may wait for rate-limit room
+    before it is reported as throttled instead: a one-off ``poll-once`` can
+    afford to wait, the daemon would rather poll another business meanwhile.
+    """
     graph = config.graph
     return ClientOptions(
         base_url=str(graph.base_url),
@@ -54,6 +59,7 @@ def client_options(config: Config) -> ClientOptions:
         timeout=graph.timeout,
         max_retries=graph.max_retries,
         usage_window=graph.usage_window,
+        max_throttle_wait=max_throttle_wait,
     )
 
 
@@ -173,7 +179,7 @@ class Runtime:
         self.evaluator = Evaluator(
             rules, self.evaluator.book, silences=self.evaluator.silences
         )
-        options = client_options(config)
+        options = client_options(config, self.options.max_throttle_wait)
         if options != self.options:
             self.options = options
             self.client = GraphClient(self._session, options)

@@ -31,6 +31,7 @@ from apscheduler.triggers.cron import CronTrigger
 from dqwatch.config import Config, EmailChannel, load_config
 from dqwatch.cycle import (
     Runtime,
+    client_options,
     configured_rules,
     load_templates,
     poll_batch,
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 TICK = 1.0
 #: Seconds in-flight polls get to finish after SIGTERM before they are abandoned.
 DRAIN_DEADLINE = 30.0
+#: A call waits at most this long for rate-limit room; a longer wait puts the
+#: dataset back in the schedule, so workers move on to other businesses.
+THROTTLE_WAIT = 2.0
 #: Seconds between outbox passes when nothing wakes the sender.
 SENDER_PAUSE = 5.0
 DAY = 86400.0
@@ -108,8 +112,9 @@ class Daemon:
         config = self.loaded.config
         store = Store.open(config.storage.path)
         try:
+            options = client_options(config, max_throttle_wait=THROTTLE_WAIT)
             async with Runtime(
-                config, self.loaded.rules, store, clock=self.clock
+                config, self.loaded.rules, store, clock=self.clock, options=options
             ) as rt:
                 self.runtime = rt
                 await self._serve(store)

@@ -171,22 +171,43 @@ async def test_throttled_business_is_paused_for_the_time_the_api_names(
     session: aiohttp.ClientSession,
 ) -> None:
     """After 80004 the business is paused: later calls fail fast without a request."""
-    scenario = scenario_dict(
-        rate_limit={"window": "1h", "business_calls": 3, "headers_after": 1}
+    scenario = scenario_dict(  # no usage headers before the budget runs out
+        rate_limit={"window": "1h", "business_calls": 3, "headers_after": 100}
     )
     sim = Simulator(Scenario.from_dict(scenario, source="<test>"))
     async with sim.running() as url:
         client = client_for(session, url, max_retries=0, max_throttle_wait=5.0)
-        for dataset in ("1001", "1001", "1002"):  # the headers tie both to 555
+        for dataset in ("1001", "1001", "1002"):
             await client.dataset_quality(dataset, WEB)
         with pytest.raises(ThrottledError) as caught:
-            await client.dataset_quality("1001", WEB)
+            await client.dataset_quality("1001", WEB)  # the headers tie 1001 to 555
         assert caught.value.code == 80004
         assert caught.value.retry_after > 60
         calls = sim.stats.calls
         with pytest.raises(ThrottledError):
-            await client.dataset_quality("1002", WEB)  # same business
+            await client.dataset_quality("1001", WEB)
         assert sim.stats.calls == calls
+
+
+async def test_usage_headers_stop_calls_before_the_api_throttles(
+    session: aiohttp.ClientSession,
+) -> None:
+    """With usage headers at the limit the client waits instead of being refused."""
+    scenario = scenario_dict(
+        rate_limit={"window": "1h", "business_calls": 4, "headers_after": 1}
+    )
+    sim = Simulator(Scenario.from_dict(scenario, source="<test>"))
+    async with sim.running() as url:
+        client = client_for(session, url, max_retries=0, max_throttle_wait=5.0)
+        refused = 0
+        for _ in range(8):
+            try:
+                await client.dataset_quality("1001", WEB)
+            except ThrottledError as exc:
+                assert exc.code == 0  # our own pacing, not the API
+                refused += 1
+    assert refused >= 4
+    assert sim.stats.throttled == 0
 
 
 async def test_batch_answers_each_item_and_counts_each_call(

@@ -248,6 +248,12 @@ class GraphClient:
                 bucket=",".join(buckets),
             )
         delay = self.governor.delay(buckets)
+        if delay > self.options.max_throttle_wait:
+            raise ThrottledError(
+                f"rate limit: the usage headers leave room in {delay:.0f}s",
+                retry_after=delay,
+                bucket=",".join(buckets),
+            )
         if delay > 0:
             log.debug("%s: waiting %.2fs for rate-limit room", what, delay)
             await self._sleep(delay)
