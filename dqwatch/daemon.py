@@ -94,6 +94,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._wake_sender = asyncio.Event()
         self._batches: set[asyncio.Task[None]] = set()
+        self._discovered: set[str] | None = None  # ids found at the last discovery
         self.loaded = load_all(config_path)  # problems stop us before any write
         self.schedule = Schedule(
             self.loaded.config.poll.interval, self.loaded.config.poll.jitter
@@ -238,18 +239,27 @@ class Daemon:
             self.schedule.finish(result.target, self.clock())
 
     async def _refresh_targets(self) -> None:
+        """Discover datasets, then schedule every configured and discovered one."""
         targets, discovered = await targets_of(self.runtime)
-        known = self.schedule.known()
         last = await self.runtime.store.last_polls()
         self.schedule.set_targets(targets, last, self.clock())
-        for d in discovered:
-            if all((d.id, s) not in known for s in d.sources):
+        found = {d.id: d for d in discovered}
+        if self._discovered is not None:
+            for dataset_id in found.keys() - self._discovered:
+                d = found[dataset_id]
                 log.info(
-                    "discovered dataset %s (%s) via business %s",
+                    "discovered dataset %s (%s) through business %s",
                     d.id,
                     d.name,
                     d.business_id,
                 )
+            for dataset_id in self._discovered - found.keys():
+                log.warning(
+                    "dataset %s is no longer listed by its business; "
+                    "it is not polled any more",
+                    dataset_id,
+                )
+        self._discovered = set(found)
         log.info("watching %d datasets and sources", len(self.schedule))
 
     async def _check_token(self) -> None:
