@@ -380,7 +380,7 @@ def _add_backtest(
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from dqwatch.backtest import backtest, render_json, render_table
+    from dqwatch.backtest import backtest, backtest_json, backtest_table
     from dqwatch.config import load_config
     from dqwatch.cycle import configured_rules
     from dqwatch.durations import parse_duration
@@ -396,7 +396,7 @@ def _backtest(args: argparse.Namespace) -> int:
     report = _with_store(
         config.storage.path, lambda store: backtest(store, rules, now - since, now)
     )
-    print(render_json(report) if args.json else render_table(report))
+    print(backtest_json(report) if args.json else backtest_table(report))
     return EXIT_OK
 
 

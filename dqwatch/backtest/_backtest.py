@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import heapq
-import math
 import sqlite3
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -92,9 +89,15 @@ async def backtest(
     for target in context.targets:
         replay.meet(target)
     polls = failed = 0
-    async for start, end, part in _slices(store, scope, since, now):
-        await _replay_slice(store, replay, part, end, start)
+    start = since
+    while start < now:
+        end = min(start + SLICE, now)
+        part = await store._run(
+            functools.partial(read_slice, start=start, end=end, metrics=scope.metrics)
+        )
+        await _replay_slice(store, replay, part, start, end)
         polls, failed = polls + part.polls, failed + part.failed
+        start = end
     # Polls are replayed in the order they started and report when they
     # finished; a stable sort by that time keeps each alert's own order.
     transitions = sorted(replay.transitions, key=lambda t: t.at)
@@ -129,42 +132,8 @@ def _context(
     )
 
 
-async def _slices(
-    store: Store, scope: _Scope, since: float, now: float
-) -> AsyncIterator[tuple[float, float, Slice]]:
-    """Each slice of ``[since, now)`` with what was stored in it, oldest first.
-
-    The next slice is read while the caller replays this one: the store's
-    thread spends most of a read inside SQLite, which lets go of the GIL.
-    """
-    bounds = [(t, min(t + SLICE, now)) for t in _steps(since, now)]
-
-    def read(start: float, end: float) -> asyncio.Task[Slice]:
-        operation = functools.partial(
-            read_slice, start=start, end=end, metrics=scope.metrics
-        )
-        return asyncio.create_task(store._run(operation))
-
-    ahead = read(*bounds[0]) if bounds else None
-    try:
-        for i, (start, end) in enumerate(bounds):
-            assert ahead is not None
-            part = await ahead
-            ahead = read(*bounds[i + 1]) if i + 1 < len(bounds) else None
-            await asyncio.sleep(0)  # let the next read reach the store's thread
-            yield start, end, part
-    finally:
-        if ahead is not None:
-            ahead.cancel()
-
-
-def _steps(since: float, now: float) -> list[float]:
-    count = max(0, math.ceil((now - since) / SLICE))
-    return [since + i * SLICE for i in range(count)]
-
-
 async def _replay_slice(
-    store: Store, replay: Replay, part: Slice, end: float, start: float
+    store: Store, replay: Replay, part: Slice, start: float, end: float
 ) -> None:
     """Replay every poll of the slice ``[start, end)`` that can move an alert.
 

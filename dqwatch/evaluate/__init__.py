@@ -14,7 +14,6 @@ neither fires nor resolves, and does not advance ``for``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -31,28 +30,24 @@ from dqwatch.alerts import (
     template_variables,
 )
 from dqwatch.builtin_alerts import BUILTIN_RULES, builtin_transitions
-from dqwatch.model import Details, Observation, Value
+from dqwatch.evaluate._kinds import (
+    EPSILON,
+    Verdict,
+    admits,
+    appeared,
+    changed,
+    compare,
+    disappeared,
+    number,
+)
+from dqwatch.model import Observation, Value
 from dqwatch.poller import OK, PollResult
 from dqwatch.rules import Rule, RuleSet
 from dqwatch.store import SeriesChange
 from dqwatch.templating import compile_summary, render_summary
 
-#: Comparisons allow for float rounding: 8.1 - 7.1 is a drop of 1.0.
-EPSILON = 1e-9
-
 #: A series and a window length: what a ``baseline:`` reference is asked for.
 BaselineKey = tuple[str, str, str, str, str, float]
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """A rule's judgement of one series in one poll."""
-
-    holds: bool | None
-    value: Value | None = None
-    reference: Value | None = None
-    threshold: Value | None = None
-    details: Details = field(default_factory=dict)
 
 
 @dataclass
@@ -115,7 +110,7 @@ class Evaluator:
         wanted: list[BaselineKey] = []
         for change in result.changes:
             for rule in self._by_metric.get(change.metric, ()):
-                if rule.baseline is None or not _admits(
+                if rule.baseline is None or not admits(
                     rule, change, result.target.owner
                 ):
                     continue
@@ -161,7 +156,7 @@ class Evaluator:
         outcome = Outcome()
         for change in changes:
             name, owner = targets.get(change.dataset_id, (change.dataset_id, ""))
-            if not _admits(rule, change, owner):
+            if not admits(rule, change, owner):
                 continue
             verdict = self._threshold(rule, change, None)
             fp = fingerprint(
@@ -194,7 +189,7 @@ class Evaluator:
     ) -> None:
         target = result.target
         for rule in self._by_metric.get(change.metric, ()):
-            if not _admits(rule, change, target.owner):
+            if not admits(rule, change, target.owner):
                 continue
             if (
                 rule.kind in ("drop", "disappeared", "appeared", "changed")
@@ -243,7 +238,7 @@ class Evaluator:
             fp = fingerprint(
                 rule.name, change.dataset_id, change.source, change.event, ""
             )
-            if fp in touched or not _admits(rule, as_change, result.target.owner):
+            if fp in touched or not admits(rule, as_change, result.target.owner):
                 continue
             touched.add(fp)
             verdict = self._threshold(rule, as_change, current)
@@ -311,10 +306,10 @@ class Evaluator:
         if rule.kind == "drop":
             return self._drop(rule, change, alert)
         if rule.kind == "disappeared":
-            return _disappeared(change, alert)
+            return disappeared(change, alert)
         if rule.kind == "appeared":
-            return _appeared(change, alert)
-        return _changed(rule, change, alert)
+            return appeared(change, alert)
+        return changed(rule, change, alert)
 
     def _threshold(
         self,
@@ -335,9 +330,9 @@ class Evaluator:
             if goal is None or not isinstance(goal.value, float):
                 return Verdict(None)
             threshold = goal.value
-            holds = _number(value) < threshold - EPSILON
+            holds = number(value) < threshold - EPSILON
         else:
-            threshold, holds = _compare(rule, value)
+            threshold, holds = compare(rule, value)
         return Verdict(holds, value, change.before, threshold, change.details)
 
     def _drop(self, rule: Rule, change: SeriesChange, alert: Alert | None) -> Verdict:
@@ -488,69 +483,3 @@ def _still_known(
         return True
     # A keyed series known to be gone is known; anything else missing is not.
     return bool(alert.key) and any(e == alert.event for e, _, _ in current)
-
-
-def _admits(rule: Rule, change: SeriesChange, owner: str) -> bool:
-    from fnmatch import fnmatchcase
-
-    if rule.events and not any(fnmatchcase(change.event, p) for p in rule.events):
-        return False
-    if rule.keys and not any(fnmatchcase(change.key, p) for p in rule.keys):
-        return False
-    if rule.owners and owner not in rule.owners:
-        return False
-    return not rule.datasets or any(
-        fnmatchcase(change.dataset_id, p) for p in rule.datasets
-    )
-
-
-def _compare(rule: Rule, value: Value) -> tuple[Value | None, bool]:
-    if rule.below is not None:
-        return rule.below, _number(value) < _number(rule.below) - EPSILON
-    if rule.above is not None:
-        return rule.above, _number(value) > rule.above + EPSILON
-    if rule.equals is not None:
-        return rule.equals, _same(value, rule.equals)
-    if rule.not_equals is not None:
-        return rule.not_equals, not _same(value, rule.not_equals)
-    return None, False
-
-
-def _same(a: Value, b: Value) -> bool:
-    if isinstance(a, str) or isinstance(b, str):
-        return a == b
-    return math.isclose(a, b, abs_tol=EPSILON)
-
-
-def _number(value: Value) -> float:
-    return value if isinstance(value, float) else math.nan
-
-
-def _present(value: Value | None) -> bool:
-    return value is not None and not (isinstance(value, float) and value == 0.0)
-
-
-def _disappeared(change: SeriesChange, alert: Alert | None) -> Verdict:
-    if alert is not None:
-        return Verdict(not _present(change.after), change.after, alert.before)
-    holds = _present(change.before) and not _present(change.after)
-    return Verdict(holds, change.after, change.before, None, change.details)
-
-
-def _appeared(change: SeriesChange, alert: Alert | None) -> Verdict:
-    if alert is not None:
-        return Verdict(
-            change.after is not None, change.after, alert.before, None, change.details
-        )
-    holds = change.before is None and change.after is not None
-    return Verdict(holds, change.after, change.before, None, change.details)
-
-
-def _changed(rule: Rule, change: SeriesChange, alert: Alert | None) -> Verdict:
-    if change.after is None:
-        return Verdict(None)
-    left = change.after != rule.from_value
-    if alert is not None:
-        return Verdict(left, change.after, rule.from_value, None, change.details)
-    holds = change.before == rule.from_value and left
-    return Verdict(holds, change.after, rule.from_value, None, change.details)
