@@ -203,7 +203,11 @@ class Daemon:
         if self._stop.is_set():
             return
         now = self.clock()
-        due = self.schedule.due(now, limit=self.runtime.options.max_concurrency * 4)
+        # Back-pressure: never more polls in flight than workers. A slow
+        # store or API then delays polls instead of piling up parsed
+        # responses in memory.
+        room = self.runtime.options.max_concurrency - self.schedule.in_flight
+        due = self.schedule.due(now, limit=max(0, room))
         if not due:
             self.state.last_cycle_finished = now
             return
