@@ -2,11 +2,12 @@
 
 The daemon only wires parts together:
 
-- a ``Schedule`` says which datasets are due; an APScheduler tick (every
-  ``TICK`` seconds) starts a batch of due polls, never two of one dataset;
-- each batch is the poll cycle of ``poll-once`` (poll, store, evaluate,
-  write notices), run in the background so a slow batch never delays the
-  next tick;
+- a ``Schedule`` says which datasets are due; ``max_concurrency`` workers
+  take due datasets one at a time (never two polls of one dataset) and run
+  the steps of ``poll-once`` on each: poll, store, evaluate, write notices;
+- an APScheduler tick every ``TICK`` seconds does the bookkeeping: it names
+  the notice group (one Slack message per dataset per tick), refreshes
+  silences, writes the poll log, checks for repeats and records metrics;
 - the outbox sender runs continuously, woken after every batch;
 - cron jobs: digests per email channel, discovery and the token check
   daily, retention daily;
@@ -30,16 +31,16 @@ from apscheduler.triggers.cron import CronTrigger
 
 from dqwatch.config import Config, EmailChannel, load_config
 from dqwatch.cycle import (
+    CycleReport,
     Runtime,
     client_options,
     configured_rules,
     load_templates,
-    poll_batch,
     targets_of,
 )
 from dqwatch.errors import ProblemsError, StoreError, ThrottledError
 from dqwatch.notify.templates import Templates
-from dqwatch.poller import PollResult, Target
+from dqwatch.poller import Poller, PollResult
 from dqwatch.rules import RuleSet
 from dqwatch.schedule import Schedule
 from dqwatch.sdnotify import Notifier
@@ -49,8 +50,10 @@ from dqwatch.web import DaemonState, WebServer, record_cycle
 
 log = logging.getLogger(__name__)
 
-#: Seconds between scheduler ticks: how late a due poll can start.
+#: Seconds between scheduler ticks (bookkeeping: silences, poll log, metrics).
 TICK = 1.0
+#: Seconds between checks for firing alerts due to be announced again.
+REPEAT_CHECK = 30.0
 #: Seconds in-flight polls get to finish after SIGTERM before they are abandoned.
 DRAIN_DEADLINE = 30.0
 #: A call waits at most this long for rate-limit room; a longer wait puts the
@@ -93,7 +96,11 @@ class Daemon:
         self.drain_deadline = drain_deadline
         self._stop = asyncio.Event()
         self._wake_sender = asyncio.Event()
-        self._batches: set[asyncio.Task[None]] = set()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._results: list[PollResult] = []
+        self._tick_started = clock()
+        self._last_repeat_check = 0.0
+        self._last_token_reset = clock()
         self._discovered: set[str] | None = None  # ids found at the last discovery
         self.loaded = load_all(config_path)  # problems stop us before any write
         self.schedule = Schedule(
@@ -129,8 +136,13 @@ class Daemon:
         await self._check_token()
         web = WebServer(store, self.state, self.loaded.config.web.listen, self.clock)
         url = await web.start()
+        self._poller = self._new_poller()
         scheduler = self._scheduler()
         scheduler.start()
+        self._workers = {
+            asyncio.create_task(self._worker(), name=f"dqwatch-worker-{n}")
+            for n in range(self.runtime.options.max_concurrency)
+        }
         sender = asyncio.create_task(self._sender_loop(), name="dqwatch-sender")
         self._install_signals()
         self.state.ready = True
@@ -199,43 +211,72 @@ class Daemon:
         self.notifier.watchdog()
 
     async def _tick(self) -> None:
-        """Start a batch of the polls that are due, if any."""
-        if self._stop.is_set():
-            return
+        """Bookkeeping once a second: the notice group, silences, the poll log,
+        repeats, metrics; the workers do the polling."""
         now = self.clock()
-        # Back-pressure: never more polls in flight than workers. A slow
-        # store or API then delays polls instead of piling up parsed
-        # responses in memory.
-        room = self.runtime.options.max_concurrency - self.schedule.in_flight
-        due = self.schedule.due(now, limit=max(0, room))
-        if not due:
-            self.state.last_cycle_finished = now
-            return
-        self.schedule.start(due)
-        task = asyncio.create_task(self._batch(due), name="dqwatch-batch")
-        self._batches.add(task)
-        task.add_done_callback(self._batches.discard)
-
-    async def _batch(self, due: list[Target]) -> None:
+        runtime = self.runtime
+        runtime.group = f"tick-{int(now)}"
+        runtime.evaluator.silences = await runtime.store.silences(active_at=now)
+        if now - self._last_repeat_check >= REPEAT_CHECK:
+            self._last_repeat_check = now
+            await runtime.enqueue_repeats()
+        if now - self._last_token_reset >= self.schedule.interval:
+            # A 190 stops polling for the rest of an interval, then we try again.
+            self._last_token_reset = now
+            self._poller.forget_token_error()
         try:
-            report = await poll_batch(self.runtime, due, on_polled=self._polled)
+            await runtime.store.flush()
         except StoreError as exc:
-            log.error("a batch could not be stored: %s", exc)
-            for target in due:
+            log.error("the poll log could not be written: %s", exc)
+        results, self._results = self._results, []
+        report = CycleReport(self._tick_started, now, results, [], [])
+        self._tick_started = now
+        record_cycle(report, runtime.client.governor.snapshot())
+        self.state.last_cycle_finished = now
+        self.state.last_cycle_seconds = None
+        if results:
+            failed = len(report.failures)
+            log.info(
+                "%d polls in the last %.0fs, %d failed, %d in flight",
+                len(results),
+                now - report.started,
+                failed,
+                self.schedule.in_flight,
+            )
+            self.notifier.status(
+                f"{len(self.schedule)} datasets; {len(results)} polls in the last "
+                f"second, {failed} failed"
+            )
+            self._wake_sender.set()
+
+    async def _worker(self) -> None:
+        """Poll whatever is due, one dataset at a time, until told to stop."""
+        while not self._stop.is_set():
+            target = self.schedule.take(self.clock())
+            if target is None:
+                await self._idle()
+                continue
+            try:
+                result = await self._poller.poll(target)
+                await self.runtime.evaluate(result)
+            except StoreError as exc:
+                log.error("dataset %s could not be stored: %s", target.dataset_id, exc)
                 self.schedule.finish(target, self.clock())
-            return
-        self.state.last_cycle_finished = report.finished
-        self.state.last_cycle_seconds = report.finished - report.started
-        record_cycle(report, self.runtime.client.governor.snapshot())
-        self.notifier.status(
-            f"{len(self.schedule)} datasets; last batch {len(report.results)} polls, "
-            f"{len(report.failures)} failed"
-        )
-        self._wake_sender.set()
+                await asyncio.sleep(1.0)
+                continue
+            self._polled(result)
+            self._results.append(result.slim())
+
+    async def _idle(self) -> None:
+        """Sleep until the next poll is due (at most a second), or until stopped."""
+        upcoming = self.schedule.next_due()
+        wait = 1.0 if upcoming is None else min(1.0, max(0.01, upcoming - self.clock()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), wait)
 
     def _polled(self, result: PollResult) -> None:
         if isinstance(result.error, ThrottledError):
-            # Come back when the API said the business has room again.
+            # Come back when the API (or our own pacing) says there is room.
             self.schedule.postpone(
                 result.target, self.clock() + result.error.retry_after
             )
@@ -323,18 +364,29 @@ class Daemon:
         self.stop()
 
     async def _drain(self) -> None:
-        if not self._batches:
+        """Let in-flight polls finish (workers take nothing new once stopping)."""
+        if not self._workers:
             return
-        _, pending = await asyncio.wait(set(self._batches), timeout=self.drain_deadline)
+        _, pending = await asyncio.wait(self._workers, timeout=self.drain_deadline)
         for task in pending:
             task.cancel()
         if pending:
             log.warning(
-                "abandoned %d batches still polling after %.0fs",
+                "abandoned %d polls still running after %.0fs",
                 len(pending),
                 self.drain_deadline,
             )
             await asyncio.gather(*pending, return_exceptions=True)
+        with contextlib.suppress(StoreError):
+            await self.runtime.store.flush()
+
+    def _new_poller(self) -> Poller:
+        return Poller(
+            self.runtime.client,
+            self.runtime.store,
+            workers=1,
+            clock=self.clock,
+        )
 
     async def reload(self) -> bool:
         """Reload config, rules and templates; keep the old set if any is bad."""
@@ -352,6 +404,7 @@ class Daemon:
             return False
         self.loaded = loaded
         self.runtime.reconfigure(loaded.config, loaded.rules, loaded.templates)
+        self._poller = self._new_poller()
         await self.runtime.adopt_rules()
         self.schedule.interval = loaded.config.poll.interval
         self.schedule.jitter = loaded.config.poll.jitter

@@ -152,6 +152,10 @@ class Poller:
                 task.cancel()
         return [results[t] for t in targets]
 
+    def forget_token_error(self) -> None:
+        """Try the token again: the next poll is sent even after a 190."""
+        self._token_error = None
+
     async def poll(self, target: Target) -> PollResult:
         """Poll one dataset and source, store the outcome, return it."""
         started = self._clock()

@@ -17,6 +17,7 @@ everything at once.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping
@@ -49,6 +50,8 @@ class Schedule:
     _targets: dict[Key, Target] = field(default_factory=dict)
     _due: dict[Key, float] = field(default_factory=dict)
     _in_flight: set[Key] = field(default_factory=set)
+    #: (due, key) entries; an entry whose due time moved is skipped when popped.
+    _heap: list[tuple[float, Key]] = field(default_factory=list)
 
     def set_targets(
         self, targets: Iterable[Target], last_polled: Mapping[Key, float], now: float
@@ -66,6 +69,8 @@ class Schedule:
             due[key] = self._next_slot(key, now if last is None else last + 1e-6)
         self._due = due
         self._in_flight &= set(due)
+        self._heap = [(when, key) for key, when in due.items()]
+        heapq.heapify(self._heap)
 
     def due(self, now: float, limit: int | None = None) -> list[Target]:
         """Targets whose time has come and that are not being polled already."""
@@ -78,6 +83,16 @@ class Schedule:
         chosen = ready if limit is None else ready[:limit]
         return [self._targets[key] for key in chosen]
 
+    def take(self, now: float) -> Target | None:
+        """The most overdue idle target, marked in flight; None if none is due."""
+        while self._heap and self._heap[0][0] <= now:
+            when, key = heapq.heappop(self._heap)
+            if self._due.get(key) != when or key in self._in_flight:
+                continue  # a stale entry: the due time moved since
+            self._in_flight.add(key)
+            return self._targets[key]
+        return None
+
     def start(self, targets: Iterable[Target]) -> None:
         """Mark targets as being polled."""
         self._in_flight.update(_key(t) for t in targets)
@@ -87,19 +102,27 @@ class Schedule:
         key = _key(target)
         self._in_flight.discard(key)
         if key in self._due:
-            self._due[key] = self._next_slot(key, now)
+            self._set_due(key, self._next_slot(key, now))
 
     def postpone(self, target: Target, until: float) -> None:
         """Poll a target no earlier than ``until`` (a throttled business)."""
         key = _key(target)
         self._in_flight.discard(key)
         if key in self._due:
-            self._due[key] = max(until, self._due[key])
+            self._set_due(key, max(until, self._due[key]))
 
     def next_due(self) -> float | None:
         """When the earliest idle target is due."""
-        idle = [w for k, w in self._due.items() if k not in self._in_flight]
-        return min(idle, default=None)
+        while self._heap:
+            when, key = self._heap[0]
+            if self._due.get(key) == when and key not in self._in_flight:
+                return when
+            heapq.heappop(self._heap)
+        return None
+
+    def _set_due(self, key: Key, when: float) -> None:
+        self._due[key] = when
+        heapq.heappush(self._heap, (when, key))
 
     def known(self) -> set[Key]:
         """Every (dataset, source) scheduled."""

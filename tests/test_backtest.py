@@ -117,7 +117,7 @@ async def test_drop_fires_then_resolves_across_slices(named: Store) -> None:
     fired = report.transitions[0].alert
     assert fired.summary == "EMQ for Purchase fell from 7.8 to 5.9"
     assert fired.dataset_name == "Acme shop"
-    assert (report.polls, report.failed_polls, report.targets) == (5, 0, 1)
+    assert (report.polls, report.failed_polls, report.datasets) == (5, 0, 1)
     assert tallied(report, "emq-drop") == (1, 1, 0)
 
 
@@ -199,6 +199,39 @@ async def test_for_counts_unchanged_polls_but_not_throttled_ones(
     assert report.failed_polls == 1
 
 
+async def test_alerts_wait_on_unchanged_polls_across_slices(
+    named: Store, tmp_path: Path
+) -> None:
+    """Polls that change nothing still count and resolve when read slices apart."""
+    rules = rules_from(
+        tmp_path,
+        """
+        [[rule]]
+        name = "emq-low"
+        kind = "threshold"
+        metric = "emq"
+        below = 6
+        for = 3
+        """,
+    )
+    step = SLICE * 0.6
+    for i in range(4):
+        await ok(named, T0 + i * step, obs("emq", 5.0))
+    await ok(named, T0, obs("emq", 8.0), dataset="1002")
+    expired = TokenError("Session has expired", code=190)
+    await failed(named, T0 + SLICE - 60, expired, dataset="1002")
+    await ok(named, T0 + SLICE + 60, obs("emq", 8.0), dataset="1002")
+
+    report = await backtest(named, rules, T0, T0 + 4 * step)
+
+    assert [(t.at, t.state, t.alert.rule) for t in report.transitions] == [
+        (T0 + 1, "pending", "emq-low"),
+        (T0 + SLICE - 59, "firing", "token-invalid"),
+        (T0 + SLICE + 61, "resolved", "token-invalid"),
+        (T0 + 2 * step + 1, "firing", "emq-low"),
+    ]
+
+
 async def test_unreachable_dataset_fires_once_and_resolves(named: Store) -> None:
     """Permanent failures fire one dataset-unreachable alert; an ok poll ends it."""
     gone = PermanentGraphError("Unknown dataset", code=2044055)
@@ -219,6 +252,21 @@ async def test_unreachable_dataset_fires_once_and_resolves(named: Store) -> None
         "Dataset Blog (1002) cannot be polled: error 2044055: Unknown dataset"
     )
     assert report.failed_polls == 2
+
+
+async def test_without_rule_files_only_built_in_alerts_replay(named: Store) -> None:
+    """An empty rule set still replays dataset-unreachable, and nothing else."""
+    gone = PermanentGraphError("Unknown dataset", code=2044055)
+    await ok(named, T0, obs("emq", 7.8))
+    await ok(named, T0 + STEP, obs("emq", 1.0))
+    await failed(named, T0 + 2 * STEP, gone)
+
+    report = await backtest(named, RuleSet((), ()), T0, T0 + 3 * STEP)
+
+    assert changes(report) == [
+        (T0 + 2 * STEP + 1, "firing", "dataset-unreachable", "", "")
+    ]
+    assert [t.rule for t in report.rules] == ["dataset-unreachable", "token-invalid"]
 
 
 async def test_token_failure_is_one_alert_for_all_datasets(named: Store) -> None:
@@ -263,7 +311,7 @@ async def test_since_starts_from_the_values_in_force_then(named: Store) -> None:
         (since + 2 * STEP + 1, "resolved", "event-coverage-low", "1001"),
     ]
     assert report.transitions[2].alert.before == 7.8
-    assert (report.polls, report.targets) == (3, 2)
+    assert (report.polls, report.datasets) == (3, 2)
     assert [(a.rule, a.dataset_id) for a in report.open_alerts] == [
         ("event-coverage-low", "1002"),
         ("emq-drop", "1001"),

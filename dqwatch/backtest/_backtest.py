@@ -79,15 +79,7 @@ async def backtest(
     firing at ``since``. Nothing is written to ``store``.
     """
     scope = _Scope.of(rules)
-    context = await store._run(functools.partial(_context, since, now, scope))
-    silences = await store.silences()
-    replay = Replay(
-        rules, context.series, context.names, context.births, since, silences
-    )
-    replay.seed(context.at_since)
-    replay.timelines.seed(context.at_window_start, context.window_rows)
-    for target in context.targets:
-        replay.meet(target)
+    replay = await _start(store, rules, scope, since, now)
     polls = failed = 0
     start = since
     while start < now:
@@ -107,11 +99,27 @@ async def backtest(
         until=now,
         polls=polls,
         failed_polls=failed,
-        targets=replay.targets,
+        datasets=replay.datasets,
         transitions=transitions,
         open_alerts=still_open,
         rules=tally(rules, transitions, still_open),
     )
+
+
+async def _start(
+    store: Store, rules: RuleSet, scope: _Scope, since: float, now: float
+) -> Replay:
+    """A replay set to the state in force at ``since``."""
+    context = await store._run(functools.partial(_context, since, now, scope))
+    silences = await store.silences()
+    replay = Replay(
+        rules, context.series, context.names, context.births, since, silences
+    )
+    replay.seed(context.at_since)
+    replay.timelines.seed(context.at_window_start, context.window_rows)
+    for target in context.targets:
+        replay.meet(target)
+    return replay
 
 
 def _context(

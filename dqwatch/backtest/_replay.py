@@ -74,9 +74,9 @@ class Replay:
         self._details: dict[int, Details] = {}
 
     @property
-    def targets(self) -> int:
-        """How many (dataset, source) pairs the replay followed."""
-        return len(self._targets)
+    def datasets(self) -> int:
+        """How many datasets the replay followed."""
+        return len({dataset for dataset, _ in self._targets})
 
     def open_alerts(self) -> list[Alert]:
         """Alerts still pending or firing where the replay stopped."""

@@ -40,7 +40,7 @@ class BacktestReport:
     until: float
     polls: int
     failed_polls: int
-    targets: int
+    datasets: int
     transitions: list[Transition]
     open_alerts: list[Alert]
     rules: list[RuleTally]
@@ -72,9 +72,9 @@ def tally(
 def backtest_table(report: BacktestReport) -> str:
     """The report for people: one line per alert change, then one per rule."""
     lines = [
-        f"Backtest from {_when(report.since)} to {_when(report.until)} (UTC): "
-        f"{report.polls} polls of {report.targets} dataset sources replayed, "
-        f"{report.failed_polls} of them failed.",
+        f"Backtest from {_when(report.since)} to {_when(report.until)} UTC: "
+        f"{report.polls:,} polls of {report.datasets:,} datasets replayed, "
+        f"{report.failed_polls:,} of them failed.",
         "",
     ]
     if report.transitions:
@@ -95,7 +95,7 @@ def backtest_json(report: BacktestReport) -> str:
         "until": report.until,
         "polls": report.polls,
         "failed_polls": report.failed_polls,
-        "targets": report.targets,
+        "datasets": report.datasets,
         "alerts": [_transition_json(t) for t in report.transitions],
         "rules": [
             {

@@ -247,7 +247,7 @@ class GraphClient:
                 retry_after=paused,
                 bucket=",".join(buckets),
             )
-        delay = self.governor.delay(buckets)
+        delay = self.governor.delay(buckets, limit=self.options.max_throttle_wait)
         if delay > self.options.max_throttle_wait:
             raise ThrottledError(
                 f"rate limit: the usage headers leave room in {delay:.0f}s",

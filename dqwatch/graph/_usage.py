@@ -88,12 +88,19 @@ class UsageGovernor:
         """Latest usage percentage per bucket (for metrics and logs)."""
         return {name: b.percent for name, b in self._buckets.items()}
 
-    def delay(self, buckets: Iterable[str]) -> float:
-        """Seconds to wait before a call to these buckets; reserves the slot."""
+    def delay(self, buckets: Iterable[str], limit: float = float("inf")) -> float:
+        """Seconds to wait before a call to these buckets.
+
+        The call's slot is reserved only when the wait is within ``limit``:
+        a caller that gives up on a longer wait must not push later calls
+        back.
+        """
         now = self._clock()
-        wait = 0.0
-        for name in buckets:
-            wait = max(wait, self._delay_one(self.bucket(name), now))
+        chosen = [self.bucket(name) for name in buckets]
+        wait = max((self._slot(b, now)[0] for b in chosen), default=0.0)
+        if wait <= limit:
+            for bucket in chosen:
+                _, bucket.next_slot = self._slot(bucket, now)
         return wait
 
     def paused_for(self, buckets: Iterable[str]) -> float:
@@ -127,11 +134,12 @@ class UsageGovernor:
                 )
         return usages
 
-    def _delay_one(self, bucket: Bucket, now: float) -> float:
+    def _slot(self, bucket: Bucket, now: float) -> tuple[float, float]:
+        """(seconds to wait, the bucket's next free slot after this call)."""
         if bucket.paused_until > now:
-            return bucket.paused_until - now
+            return bucket.paused_until - now, bucket.next_slot
         if bucket.percent < SLOW_AT:
-            return 0.0
+            return 0.0, bucket.next_slot
         made = bucket.calls_in_window(now, self.window)
         budget = max(made, 1) / (bucket.percent / 100.0)
         share = min(1.0, (bucket.percent - SLOW_AT) / (HOLD_AT - SLOW_AT))
@@ -139,8 +147,7 @@ class UsageGovernor:
         if bucket.percent >= HOLD_AT and bucket.calls:
             # Full: the next call may go when our oldest one leaves the window.
             slot = max(slot, bucket.calls[0] + self.window)
-        bucket.next_slot = slot + share * self.window / budget
-        return slot - now
+        return slot - now, slot + share * self.window / budget
 
 
 def parse_usage_headers(headers: Mapping[str, str]) -> list[Usage]:
