@@ -2,49 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import heapq
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dqwatch.backtest._attention import TargetKey
-from dqwatch.backtest._read import (
-    Change,
-    PollRow,
-    Series,
-    Slice,
-    births,
-    changes_between,
-    dataset_names,
-    next_ok_poll,
-    ok_polls,
-    polled_targets,
-    read_slice,
-    series_of,
-    values_at,
-)
 from dqwatch.backtest._replay import Replay
 from dqwatch.backtest._report import BacktestReport, tally
 from dqwatch.durations import parse_duration
-from dqwatch.model import Value
 from dqwatch.rules import RuleSet
 from dqwatch.store import Store
+from dqwatch.store._backtest import PollRow, Slice
 
 #: Seconds of poll log read at a time: bounds memory and how long one read
 #: holds the database, whatever the length of the replayed period.
 SLICE = 6 * 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Context:
-    names: dict[str, tuple[str, str]]
-    series: dict[int, Series]
-    at_since: dict[int, Value | None]
-    births: dict[TargetKey, float]
-    targets: list[TargetKey]
-    at_window_start: dict[int, Value | None]
-    window_rows: list[Change]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +55,7 @@ async def backtest(
     start = since
     while start < now:
         end = min(start + SLICE, now)
-        part = await store._run(
-            functools.partial(read_slice, start=start, end=end, metrics=scope.metrics)
-        )
+        part = await store.backtest_slice(start, end, scope.metrics)
         await _replay_slice(store, replay, part, start, end)
         polls, failed = polls + part.polls, failed + part.failed
         start = end
@@ -110,7 +79,9 @@ async def _start(
     store: Store, rules: RuleSet, scope: _Scope, since: float, now: float
 ) -> Replay:
     """A replay set to the state in force at ``since``."""
-    context = await store._run(functools.partial(_context, since, now, scope))
+    context = await store.backtest_context(
+        since, now, scope.metrics, scope.baseline_metrics, scope.window
+    )
     silences = await store.silences()
     replay = Replay(
         rules, context.series, context.names, context.births, since, silences
@@ -120,24 +91,6 @@ async def _start(
     for target in context.targets:
         replay.meet(target)
     return replay
-
-
-def _context(
-    since: float, now: float, scope: _Scope, conn: sqlite3.Connection
-) -> _Context:
-    window_start = since - scope.window
-    windowed = scope.baseline_metrics
-    return _Context(
-        names=dataset_names(conn),
-        series=series_of(conn, scope.metrics),
-        at_since=values_at(conn, since, scope.metrics),
-        births=births(conn, since),
-        targets=polled_targets(conn, since, now),
-        at_window_start=values_at(conn, window_start, windowed) if windowed else {},
-        window_rows=(
-            changes_between(conn, window_start, since, windowed) if windowed else []
-        ),
-    )
 
 
 async def _replay_slice(
@@ -188,11 +141,9 @@ async def _waited_for(
     targets = attention.waiting() if everyone else attention.take_new()
     rows: list[PollRow] = []
     if targets:
-        rows += await store._run(
-            functools.partial(ok_polls, targets=targets, after=after, end=end)
-        )
+        rows += await store.backtest_ok_polls(targets, after, end)
     if token or (everyone and attention.token_open):
-        rows += await store._run(functools.partial(next_ok_poll, after=after, end=end))
+        rows += await store.backtest_next_ok_poll(after, end)
     return rows
 
 

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dqwatch.alerts import Alert, AlertBook, Silence, Transition, fingerprint
 from dqwatch.backtest._attention import Attention, TargetKey
 from dqwatch.backtest._errors import rebuild_error
-from dqwatch.backtest._read import Change, PollRow, Series
 from dqwatch.backtest._timelines import Timelines
 from dqwatch.builtin_alerts import TOKEN_INVALID, UNREACHABLE
 from dqwatch.evaluate import Evaluator, Outcome
@@ -25,6 +24,7 @@ from dqwatch.model import Details, Observation, Snapshot, Value
 from dqwatch.poller import OK, PollResult, Target
 from dqwatch.rules import RuleSet
 from dqwatch.store import SeriesChange
+from dqwatch.store._backtest import Change, PollRow, Series
 
 #: The values of one event, by (metric, key); None marks a key known gone.
 EventValues = dict[tuple[str, str], Observation | None]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping
 
-from dqwatch.backtest._read import Change, Series
 from dqwatch.baseline import weighted_median
 from dqwatch.evaluate import BaselineKey
 from dqwatch.model import Value
+from dqwatch.store._backtest import Change, Series
 
 Point = tuple[float, Value | None]
 

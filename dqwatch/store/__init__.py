@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,7 +18,7 @@ from dqwatch.alerts import OPEN_STATES, Alert, Silence, Transition
 from dqwatch.errors import GraphError, StoreError
 from dqwatch.model import Snapshot, Value
 from dqwatch.notify.model import MessageRef, Notice
-from dqwatch.store import _alerts, _digest, _outbox, _web
+from dqwatch.store import _alerts, _backtest, _digest, _outbox, _web
 from dqwatch.store._model import DatasetRow, HistoryPoint, LatestValue
 from dqwatch.store._outbox import Intent
 from dqwatch.store._schema import migrate
@@ -430,6 +430,41 @@ class Store:
     ) -> _digest.Facts:
         """What one owner's digest is built from, read in one transaction."""
         return await self._run(lambda conn: _digest.read_facts(conn, owner, since, now))
+
+    # -- what a backtest replays --------------------------------------------
+
+    async def backtest_context(
+        self,
+        since: float,
+        now: float,
+        metrics: Collection[str],
+        baseline_metrics: Collection[str],
+        window: float,
+    ) -> _backtest.Context:
+        """The state in force at ``since``, for the metrics the rules read."""
+        return await self._run(
+            lambda c: _backtest.read_context(
+                c, since, now, metrics, baseline_metrics, window
+            )
+        )
+
+    async def backtest_slice(
+        self, start: float, end: float, metrics: Collection[str]
+    ) -> _backtest.Slice:
+        """The failed and changing polls of ``[start, end)`` and their changes."""
+        return await self._run(lambda c: _backtest.read_slice(c, start, end, metrics))
+
+    async def backtest_ok_polls(
+        self, targets: Collection[tuple[str, str]], after: tuple[float, int], end: float
+    ) -> list[_backtest.PollRow]:
+        """The next successful poll of each target after ``after``."""
+        return await self._run(lambda c: _backtest.ok_polls(c, targets, after, end))
+
+    async def backtest_next_ok_poll(
+        self, after: tuple[float, int], end: float
+    ) -> list[_backtest.PollRow]:
+        """The next successful poll of any dataset after ``after``."""
+        return await self._run(lambda c: _backtest.next_ok_poll(c, after, end))
 
     async def prune(self, before: float) -> int:
         """Delete history and poll log entries older than ``before``; return rows."""

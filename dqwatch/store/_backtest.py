@@ -236,3 +236,43 @@ def _metric_filter(
 
 def _value(num: float | None, text: str | None) -> Value | None:
     return text if text is not None else num
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The state a replay starts from: what was in force at ``since``."""
+
+    names: dict[str, tuple[str, str]]
+    series: dict[int, Series]
+    at_since: dict[int, Value | None]
+    births: dict[tuple[str, str], float]
+    targets: list[tuple[str, str]]
+    at_window_start: dict[int, Value | None]
+    window_rows: list[Change]
+
+
+def read_context(
+    conn: sqlite3.Connection,
+    since: float,
+    now: float,
+    metrics: Collection[str],
+    baseline_metrics: Collection[str],
+    window: float,
+) -> Context:
+    """Everything a replay needs before its first poll, in one read."""
+    window_start = since - window
+    return Context(
+        names=dataset_names(conn),
+        series=series_of(conn, metrics),
+        at_since=values_at(conn, since, metrics),
+        births=births(conn, since),
+        targets=polled_targets(conn, since, now),
+        at_window_start=(
+            values_at(conn, window_start, baseline_metrics) if baseline_metrics else {}
+        ),
+        window_rows=(
+            changes_between(conn, window_start, since, baseline_metrics)
+            if baseline_metrics
+            else []
+        ),
+    )
