@@ -375,26 +375,36 @@ def _add_backtest(
         _backtest,
     )
     _config_argument(sub)
-    sub.add_argument("--since", default="30d", help="how far back (default 30d)")
+    sub.add_argument(
+        "--since",
+        default="30d",
+        help="how far back: a duration (30d) or a UTC date (2025-05-01)",
+    )
     sub.add_argument("--json", action="store_true", help="print one JSON document")
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from dqwatch.backtest import backtest, backtest_json, backtest_table
+    from dqwatch.backtest import backtest, backtest_json, backtest_table, parse_since
     from dqwatch.config import load_config
     from dqwatch.cycle import configured_rules
-    from dqwatch.durations import parse_duration
 
     config = load_config(args.config)
     rules = configured_rules(config)
-    try:
-        since = parse_duration(args.since)
-    except ValueError as exc:
-        print(f"error: --since: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     now = time.time()
+    try:
+        since = parse_since(args.since, now)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not config.storage.path.exists():
+        print(
+            f"error: no database at {config.storage.path}: nothing to replay yet; "
+            "run dqwatch poll-once or dqwatch run first, or check storage.path",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     report = _with_store(
-        config.storage.path, lambda store: backtest(store, rules, now - since, now)
+        config.storage.path, lambda store: backtest(store, rules, since, now)
     )
     print(backtest_json(report) if args.json else backtest_table(report))
     return EXIT_OK

@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -253,3 +254,67 @@ def test_silences_can_be_added_listed_and_expired(tmp_path: Path) -> None:
     assert dqwatch("silence", "list", "-c", path).stdout.strip() == "no silences"
     assert dqwatch("silence", "expire", "-c", path, "1").returncode == 1
     assert dqwatch("silence", "add", "-c", path).returncode == 2  # no matcher
+
+
+def test_backtest_replays_what_poll_once_stored(
+    tmp_path: Path, simulator_url: str
+) -> None:
+    """backtest reads the history poll-once wrote and reports the alerts."""
+    path = str(config(tmp_path, simulator_url))
+    assert dqwatch("poll-once", "-c", path).returncode == 0
+    out = dqwatch("backtest", "-c", path, "--since", "1d", "--json")
+    assert out.returncode == 0, out.stderr
+    rules = {a["rule"] for a in json.loads(out.stdout)["alerts"]}
+    assert "dataset-unreachable" in rules
+
+
+def test_backtest_without_a_database_says_so(tmp_path: Path) -> None:
+    """No database yet: exit 1 with a hint, and no empty database is created."""
+    out = dqwatch("backtest", "-c", str(config(tmp_path, "http://127.0.0.1:9")))
+    assert out.returncode == 1
+    assert "nothing to replay" in out.stderr
+    assert not (tmp_path / "dqwatch.db").exists()
+
+
+def test_digest_now_mails_each_owner(tmp_path: Path, simulator_url: str) -> None:
+    """digest --now builds the owner's digest and sends it to a real SMTP server."""
+    from aiosmtpd.controller import Controller
+
+    from tests.test_email import free_port
+
+    received: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(
+            self, server: object, session: object, envelope: Any
+        ) -> str:
+            received.append(envelope.original_content)
+            return "250 OK"
+
+    port = free_port()
+    smtp = Controller(Handler(), hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        path = str(
+            config(
+                tmp_path,
+                simulator_url,
+                f"""
+            [channel.acme-mail]
+            type = "email"
+            host = "127.0.0.1"
+            port = {port}
+            from = "dqwatch@agency.example"
+            to = ["marketing@acme.example"]
+            owners = ["acme"]
+            digest = "0 8 * * MON"
+            """,
+            )
+        )
+        assert dqwatch("poll-once", "-c", path).returncode == 0
+        out = dqwatch("digest", "-c", path, "--now", "--owner", "acme")
+    finally:
+        smtp.stop()
+    assert out.returncode == 0, out.stderr
+    assert len(received) == 1
+    assert b"Acme web shop" in received[0]
