@@ -160,7 +160,14 @@ async def _measure(runtime: Any, run_cycle: Any) -> dict[str, Any]:
         "rows_written": runtime.store.rows_written - rows_before,
         "failed": len(report.failures),
         "alert_changes": len(report.transitions),
+        "open_alerts": len(runtime.evaluator.book),
+        "peak_rss_mb_so_far": peak_rss_mb(),
     }
+
+
+def peak_rss_mb() -> float:
+    """The process's resident-memory high-water mark so far."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def sequential_worker(args: argparse.Namespace) -> dict[str, Any]:
