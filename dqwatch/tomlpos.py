@@ -21,7 +21,11 @@ invalid text the scanner skips what it cannot read and never raises.
 from __future__ import annotations
 
 import bisect
+import re
+import tomllib
 from collections.abc import Mapping
+
+from dqwatch.errors import Problem
 
 __all__ = ["KeyPath", "key_lines", "line_for"]
 
@@ -304,3 +308,24 @@ class _Scanner:
     def _skip_rest_of_line(self) -> None:
         end = self.text.find("\n", self.pos)
         self.pos = len(self.text) if end < 0 else end + 1
+
+
+_TOML_POSITION = re.compile(
+    r"\s*\(at line (\d+), column (\d+)\)|\s*\(at end of document\)"
+)
+
+
+def syntax_problem(
+    error: tomllib.TOMLDecodeError, text: str, file: str, fix: str
+) -> Problem:
+    """A TOML syntax error as a Problem on its line, with the column in words.
+
+    tomllib of Python 3.11 gives the position only inside its message text.
+    """
+    position = _TOML_POSITION.search(str(error))
+    line = text.count("\n") + 1
+    column = ""
+    if position and position.group(1):
+        line, column = int(position.group(1)), f" at column {position.group(2)}"
+    reason = _TOML_POSITION.sub("", str(error))
+    return Problem(file, line, "", f"invalid TOML{column}: {reason}", fix)

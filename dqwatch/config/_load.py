@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -16,7 +15,7 @@ from dqwatch.config._interpolate import interpolate
 from dqwatch.config._models import Config
 from dqwatch.config._problems import render_key, validation_problems
 from dqwatch.errors import ConfigError, Problem
-from dqwatch.tomlpos import KeyPath, key_lines, line_for
+from dqwatch.tomlpos import KeyPath, key_lines, line_for, syntax_problem
 
 #: Keys whose values are credentials: never quoted in any message.
 SECRET_KEYS = frozenset(
@@ -36,10 +35,6 @@ _MISSING_HINTS: dict[tuple[str, ...], str] = {
     ("channel", "*", "from"): 'add from = "dqwatch@example.com"',
     ("channel", "*", "to"): 'add to = ["someone@example.com"]',
 }
-
-_TOML_POSITION = re.compile(
-    r"\s*\(at line (\d+), column (\d+)\)|\s*\(at end of document\)"
-)
 
 
 def load_config(path: Path, env: Mapping[str, str] = os.environ) -> Config:
@@ -118,22 +113,11 @@ def _parse(text: str, file: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        # tomllib of Python 3.11 puts the position only in the message text.
-        position = _TOML_POSITION.search(str(error))
-        line = int(position.group(1)) if position and position.group(1) else None
-        column = (
-            f" at column {position.group(2)}" if position and position.group(2) else ""
-        )
-        reason = _TOML_POSITION.sub("", str(error))
-        problem = Problem(
-            file,
-            line or text.count("\n") + 1,
-            "",
-            f"invalid TOML{column}: {reason}",
+        fix = (
             'fix the syntax there: strings in "quotes", tables as [name], '
-            "one key = value per line",
+            "one key = value per line"
         )
-        raise ConfigError([problem]) from None
+        raise ConfigError([syntax_problem(error, text, file, fix)]) from None
 
 
 def _reserved_keys(data: dict[str, Any]) -> list[tuple[KeyPath, str, str]]:

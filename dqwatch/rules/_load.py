@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
@@ -26,7 +25,7 @@ from dqwatch.errors import Problem, RuleError
 from dqwatch.rules._fit import Finding, fit_findings
 from dqwatch.rules._model import KINDS, Rule, RuleSet
 from dqwatch.rules._table import RuleFile
-from dqwatch.tomlpos import KeyPath, key_lines, line_for
+from dqwatch.tomlpos import KeyPath, key_lines, line_for, syntax_problem
 
 __all__ = ["load_rules", "packaged_rule_paths", "resolve_rule_files"]
 
@@ -37,7 +36,6 @@ _MISSING_HINTS: dict[tuple[str, ...], str] = {
     ("rule", "*", "metric"): 'add metric = "<metric>", e.g. metric = "emq"',
 }
 # tomllib of Python 3.11 gives the position of a syntax error only in its text.
-_TOML_POSITION = re.compile(r" \(at line (\d+), column (\d+)\)| \(at end of document\)")
 
 
 class _Unusable(Exception):
@@ -194,18 +192,11 @@ def _parse(text: str, file: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        position = _TOML_POSITION.search(str(error))
-        line = text.count("\n") + 1
-        column = ""
-        if position and position.group(1):
-            line, column = int(position.group(1)), f" at column {position.group(2)}"
-        reason = _TOML_POSITION.sub("", str(error))
-        message = f"invalid TOML{column}: {reason}"
         fix = (
             'fix the syntax there: strings in "quotes", each rule starting with '
             "[[rule]], one key = value per line"
         )
-        raise _Unusable(Problem(file, line, "", message, fix)) from None
+        raise _Unusable(syntax_problem(error, text, file, fix)) from None
 
 
 def _matches_nothing(globs: Sequence[str], index: int, config: Path | None) -> Problem:

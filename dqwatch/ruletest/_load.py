@@ -9,7 +9,6 @@ checked against those rules (:mod:`dqwatch.ruletest._build`).
 from __future__ import annotations
 
 import glob
-import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -25,12 +24,11 @@ from dqwatch.rules import RuleSet, load_rules, packaged_rule_paths
 from dqwatch.ruletest._build import Builder
 from dqwatch.ruletest._model import RuleTestFile
 from dqwatch.ruletest._schema import MISSING_HINTS, FileTable
-from dqwatch.tomlpos import KeyPath, key_lines, line_for
+from dqwatch.tomlpos import KeyPath, key_lines, line_for, syntax_problem
 
 __all__ = ["load_test_file", "packaged_rule_tests", "rule_test_paths"]
 
 # tomllib of Python 3.11 gives the position of a syntax error only in its text.
-_TOML_POSITION = re.compile(r" \(at line (\d+), column (\d+)\)| \(at end of document\)")
 
 
 def load_test_file(path: Path) -> RuleTestFile:
@@ -148,18 +146,11 @@ def _parse(text: str, file: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        position = _TOML_POSITION.search(str(error))
-        line = text.count("\n") + 1
-        column = ""
-        if position and position.group(1):
-            line, column = int(position.group(1)), f" at column {position.group(2)}"
-        reason = _TOML_POSITION.sub("", str(error))
         fix = (
             'fix the syntax there: strings in "quotes", each test starting with '
             "[[test]] and each of its polls with [[test.poll]]"
         )
-        problem = Problem(file, line, "", f"invalid TOML{column}: {reason}", fix)
-        raise RuleError([problem]) from None
+        raise RuleError([syntax_problem(error, text, file, fix)]) from None
 
 
 def _unusable(path: Path, message: str, fix: str) -> RuleError:
