@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--sample", type=int, default=100, help="sequential loop size")
+    parser.add_argument(
+        "--no-stress", action="store_true", help="skip the all-changed stress cycle"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--datasets", type=int, help=argparse.SUPPRESS)
@@ -53,10 +56,13 @@ def main() -> None:
         print(json.dumps(result))
         return
     for size in [int(s) for s in args.sizes.split(",")]:
-        print(json.dumps(run_size(size, args.concurrency, args.sample), indent=2))
+        result = run_size(size, args.concurrency, args.sample, args.no_stress)
+        print(json.dumps(result, indent=2))
 
 
-def run_size(size: int, concurrency: int, sample: int) -> dict[str, Any]:
+def run_size(
+    size: int, concurrency: int, sample: int, no_stress: bool = False
+) -> dict[str, Any]:
     """Measure every contender against one simulator holding ``size`` datasets."""
     with tempfile.TemporaryDirectory() as folder:
         scenario = Path(folder) / "scenario.toml"
@@ -87,10 +93,11 @@ def run_size(size: int, concurrency: int, sample: int) -> dict[str, Any]:
                 "--concurrency",
                 str(concurrency),
             ]
+            stress = ["--no-stress"] if no_stress else []
             results = {
                 "datasets": size,
                 "concurrency": concurrency,
-                "dqwatch": worker("dqwatch", common),
+                "dqwatch": worker("dqwatch", [*common, *stress]),
                 "sequential": worker("sequential", [*common, "--sample", str(sample)]),
                 "ceiling": worker("ceiling", common),
             }
@@ -131,12 +138,10 @@ async def _dqwatch(args: argparse.Namespace) -> dict[str, Any]:
         try:
             async with Runtime(config, configured_rules(config), store) as runtime:
                 await runtime.adopt_rules()
-                for label, fraction in (
-                    ("first", None),
-                    ("unchanged", None),
-                    ("changed_1pct", 0.01),
-                    ("changed_all", 1.0),
-                ):
+                plan = [("first", None), ("unchanged", None), ("changed_1pct", 0.01)]
+                if not args.no_stress:
+                    plan.append(("changed_all", 1.0))
+                for label, fraction in plan:
                     if fraction is not None:
                         post(f"{args.url}/_simulator/epoch?fraction={fraction}")
                     cycles[label] = await _measure(runtime, run_cycle)
