@@ -101,6 +101,9 @@ class Daemon:
         self._tick_started = clock()
         self._last_repeat_check = 0.0
         self._last_token_reset = clock()
+        self._period_started = clock()
+        self._period_polls = 0
+        self._period_failed = 0
         self._discovered: set[str] | None = None  # ids found at the last discovery
         self.loaded = load_all(config_path)  # problems stop us before any write
         self.schedule = Schedule(
@@ -234,20 +237,26 @@ class Daemon:
         record_cycle(report, runtime.client.governor.snapshot())
         self.state.last_cycle_finished = now
         self.state.last_cycle_seconds = None
+        self._period_polls += len(results)
+        self._period_failed += len(report.failures)
         if results:
-            failed = len(report.failures)
-            log.info(
-                "%d polls in the last %.0fs, %d failed, %d in flight",
-                len(results),
-                now - report.started,
-                failed,
-                self.schedule.in_flight,
-            )
             self.notifier.status(
                 f"{len(self.schedule)} datasets; {len(results)} polls in the last "
-                f"second, {failed} failed"
+                f"second, {len(report.failures)} failed"
             )
             self._wake_sender.set()
+        if now - self._period_started >= self.schedule.interval:
+            # One INFO line per poll interval: the daemon's "cycle".
+            log.info(
+                "%d polls in the last %.0fs, %d failed; %d datasets and sources, "
+                "%d open alerts",
+                self._period_polls,
+                now - self._period_started,
+                self._period_failed,
+                len(self.schedule),
+                len(runtime.evaluator.book),
+            )
+            self._period_started, self._period_polls, self._period_failed = now, 0, 0
 
     async def _worker(self) -> None:
         """Poll whatever is due, one dataset at a time, until told to stop."""

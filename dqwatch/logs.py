@@ -39,5 +39,8 @@ def setup(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiohttp's access log would print every simulator request at INFO.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Libraries that narrate routine work at INFO: aiohttp's access log (every
+    # simulator request), APScheduler (every tick, every second) and aiosmtpd
+    # (every connection to the demo's mail catcher).
+    for noisy in ("aiohttp.access", "apscheduler", "mail.log"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
