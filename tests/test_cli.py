@@ -318,3 +318,25 @@ def test_digest_now_mails_each_owner(tmp_path: Path, simulator_url: str) -> None
     assert out.returncode == 0, out.stderr
     assert len(received) == 1
     assert b"Acme web shop" in received[0]
+
+
+def test_json_logs_are_one_object_per_line(tmp_path: Path, simulator_url: str) -> None:
+    """--log-format json writes every log line as a JSON object."""
+    path = str(config(tmp_path, simulator_url))
+    out = dqwatch("poll-once", "-c", path, "--log-format", "json")
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines
+    records = [json.loads(line) for line in lines]
+    assert {"time", "level", "logger", "message"} <= records[0].keys()
+    assert any("cycle finished" in r["message"] for r in records)
+
+
+def test_run_refuses_bad_rules_before_storing_anything(tmp_path: Path) -> None:
+    """The daemon does not start on a broken rule file: exit 2, no database."""
+    (tmp_path / "rules.toml").write_text('[[rule]]\nname = "x"\nkind = "nope"\n')
+    path = config(tmp_path, "http://127.0.0.1:9", '[rules]\npaths = ["rules.toml"]\n')
+    out = dqwatch("run", "-c", str(path))
+    assert out.returncode == 2
+    assert f"{tmp_path / 'rules.toml'}:3" in out.stderr
+    assert not (tmp_path / "dqwatch.db").exists()

@@ -297,7 +297,7 @@ async def test_kill_9_then_restart_loses_no_notification_and_sends_none_twice(
 async def test_sighup_with_a_broken_rule_file_keeps_the_old_rules(
     tmp_path: Path, sim: Simulator
 ) -> None:
-    """A bad reload is refused with every problem logged; the old rules keep working."""
+    """A bad reload is refused and the old rules keep working; a good one applies."""
     web = free_port()
     assert sim.url is not None
     daemon = DaemonProcess(
@@ -313,6 +313,14 @@ async def test_sighup_with_a_broken_rule_file_keeps_the_old_rules(
         sim.set_value("1001", "Lead", "emq", 3.0)  # the old rule must still see this
         await daemon.wait_for(
             lambda: daemon.output().count("emq-low") >= 2, "an alert from the old rules"
+        )
+        (tmp_path / "rules.toml").write_text(  # a good reload takes effect
+            RULES.replace("emq-low", "emq-very-low").replace("5.5", "4.0")
+        )
+        await daemon.signal(signal.SIGHUP)
+        await daemon.wait_for(lambda: "reloaded" in daemon.log(), "the reload")
+        await daemon.wait_for(
+            lambda: "emq-very-low" in daemon.output(), "an alert from the new rules"
         )
         await daemon.signal(signal.SIGTERM)
         assert await daemon.wait_exit() == 0
