@@ -7,6 +7,7 @@ created readable by its owner only, in WAL mode, and migrated on open.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import stat
@@ -415,21 +416,23 @@ class Store:
 
     async def metrics_data(self) -> _web.MetricsData:
         """Everything /metrics reads from the database, in one consistent read."""
-        return await self._run(_web.read_metrics)
+        return await self._read(_web.read_metrics)
 
     async def status_page(self, page: int, size: int) -> _web.PageData:
         """One page of the status page's datasets, scores and open alerts."""
-        return await self._run(lambda conn: _web.read_page(conn, page, size))
+        return await self._read(lambda conn: _web.read_page(conn, page, size))
 
     async def owners(self) -> list[str]:
         """Every owner with at least one dataset."""
-        return await self._run(_digest.owners)
+        return await self._read(_digest.owners)
 
     async def digest_facts(
         self, owner: str | None, since: float, now: float
     ) -> _digest.Facts:
         """What one owner's digest is built from, read in one transaction."""
-        return await self._run(lambda conn: _digest.read_facts(conn, owner, since, now))
+        return await self._read(
+            lambda conn: _digest.read_facts(conn, owner, since, now)
+        )
 
     # -- what a backtest replays --------------------------------------------
 
@@ -442,7 +445,7 @@ class Store:
         window: float,
     ) -> _backtest.Context:
         """The state in force at ``since``, for the metrics the rules read."""
-        return await self._run(
+        return await self._read(
             lambda c: _backtest.read_context(
                 c, since, now, metrics, baseline_metrics, window
             )
@@ -452,19 +455,19 @@ class Store:
         self, start: float, end: float, metrics: Collection[str]
     ) -> _backtest.Slice:
         """The failed and changing polls of ``[start, end)`` and their changes."""
-        return await self._run(lambda c: _backtest.read_slice(c, start, end, metrics))
+        return await self._read(lambda c: _backtest.read_slice(c, start, end, metrics))
 
     async def backtest_ok_polls(
         self, targets: Collection[tuple[str, str]], after: tuple[float, int], end: float
     ) -> list[_backtest.PollRow]:
         """The next successful poll of each target after ``after``."""
-        return await self._run(lambda c: _backtest.ok_polls(c, targets, after, end))
+        return await self._read(lambda c: _backtest.ok_polls(c, targets, after, end))
 
     async def backtest_next_ok_poll(
         self, after: tuple[float, int], end: float
     ) -> list[_backtest.PollRow]:
         """The next successful poll of any dataset after ``after``."""
-        return await self._run(lambda c: _backtest.next_ok_poll(c, after, end))
+        return await self._read(lambda c: _backtest.next_ok_poll(c, after, end))
 
     async def prune(self, before: float) -> int:
         """Delete history and poll log entries older than ``before``; return rows."""
@@ -554,6 +557,32 @@ class Store:
             }
 
         return await self._run(operation)
+
+    async def _read(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read-only ``operation`` on a connection of its own, off the loop.
+
+        WAL lets readers work while the writer writes, so a status page, a
+        scrape or a backtest never queues behind a busy cycle's writes, and
+        never holds the write lock. Each read sees one committed state.
+        """
+        if not self._writer.alive:
+            raise StoreError("the store is closed; reopen it before reading")
+        return await asyncio.to_thread(self._read_now, operation)
+
+    def _read_now(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            conn = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot read the database: {exc}") from exc
+        try:
+            conn.execute("BEGIN")
+            return operation(conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot read the database: {exc}") from exc
+        finally:
+            conn.close()
 
     def _counted(
         self, operation: Callable[[sqlite3.Connection], T]

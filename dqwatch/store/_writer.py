@@ -70,6 +70,11 @@ class Writer:
         self._queue.put(_Job(operation, loop, future))
         return await future
 
+    @property
+    def alive(self) -> bool:
+        """False once the store was closed (or its thread died)."""
+        return self._thread.is_alive()
+
     def defer(self, operation: Operation) -> None:
         """Queue ``operation`` without waiting for it; ``flush`` reports failures.
 
