@@ -48,7 +48,8 @@ def _name(value: str) -> str:
     return value
 
 
-def _metric(value: str) -> str:
+def metric_name(value: str) -> str:
+    """A metric of the catalogue; anything else is refused with a did-you-mean."""
     if value not in CATALOGUE:
         raise invalid(
             f"{quote(value)} is not a metric",
@@ -145,7 +146,7 @@ def _summary(value: str) -> str:
 
 
 _Name = Annotated[str, AfterValidator(_name)]
-_Metric = Annotated[str, AfterValidator(_metric)]
+MetricName = Annotated[str, AfterValidator(metric_name)]
 _Number = Annotated[float, BeforeValidator(_number)]
 _NumberOrText = Annotated[float | str, BeforeValidator(_number_or_text)]
 _Polls = Annotated[int, BeforeValidator(_polls)]
@@ -163,7 +164,7 @@ class RuleTable(BaseModel):
 
     name: _Name
     kind: RuleKind
-    metric: _Metric
+    metric: MetricName
     severity: Severity = "warning"
     for_polls: _Polls = Field(default=1, alias="for")
     events: tuple[_Glob, ...] = ()

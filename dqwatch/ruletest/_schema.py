@@ -15,8 +15,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from dqwatch.config._fields import duration, invalid, quote
-from dqwatch.config._problems import did_you_mean
-from dqwatch.metrics import CATALOGUE
+from dqwatch.rules._table import MetricName
 
 SourceName = Literal["web", "offline"]
 
@@ -34,15 +33,6 @@ def _dataset(value: object) -> str:
         f"{shown}is not a dataset id",
         'write the numeric id as a string of digits, e.g. "1234567890"',
     )
-
-
-def _metric(value: str) -> str:
-    if value not in CATALOGUE:
-        raise invalid(
-            f"{quote(value)} is not a metric",
-            f"{did_you_mean(value, CATALOGUE)} (docs/rules.md lists every metric)",
-        )
-    return value
 
 
 def _number_or_text(value: object) -> object:
@@ -84,7 +74,6 @@ def _non_blank(value: str) -> str:
 
 
 _Dataset = Annotated[str, BeforeValidator(_dataset)]
-_Metric = Annotated[str, AfterValidator(_metric)]
 _NumberOrText = Annotated[float | str, BeforeValidator(_number_or_text)]
 _Code = Annotated[int, BeforeValidator(_code)]
 _Text = Annotated[str, AfterValidator(_non_blank)]
@@ -102,7 +91,7 @@ class ValueTable(_Table):
     dataset: _Dataset | None = None
     source: SourceName | None = None
     event: _Text | None = None
-    metric: _Metric | None = None
+    metric: MetricName | None = None
     key: _Text | None = None
     value: _NumberOrText | None = None
     details: dict[str, str | float] = Field(default_factory=dict)
