@@ -38,3 +38,9 @@ class HistoryPoint:
     key: str
     ts: float
     value: Value | None
+
+
+def stored_value(num: float | None, text: str | None, present: int) -> Value | None:
+    if not present:
+        return None
+    return text if text is not None else num
