@@ -32,6 +32,7 @@ test: lint
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/poll.py
 	$(BIN)/python bench/evaluate.py
+	$(BIN)/python bench/daemon.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
