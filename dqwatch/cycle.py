@@ -265,13 +265,8 @@ async def poll_batch(
     targets: Sequence[Target],
     *,
     started: float | None = None,
-    on_polled: Callable[[PollResult], None] | None = None,
 ) -> CycleReport:
-    """Poll some targets once, store and evaluate each, then write due repeats.
-
-    ``on_polled`` hears about each result as soon as it is evaluated (the
-    daemon frees the dataset for its next poll there).
-    """
+    """Poll some targets once, store and evaluate each, then write due repeats."""
     started = runtime.clock() if started is None else started
     runtime.group = f"cycle-{started:.3f}"
     transitions: list[Transition] = []
@@ -279,8 +274,6 @@ async def poll_batch(
 
     async def evaluate(result: PollResult) -> None:
         transitions.extend(await runtime.evaluate(result))
-        if on_polled is not None:
-            on_polled(result)
 
     poller = Poller(
         runtime.client,
