@@ -57,6 +57,7 @@ owner = "acme"
 [[discover]]
 business_id = "777000000001"
 owner = "globex"
+sources = ["web", "offline"]
 
 [[route]]
 to = ["console", "acme-mail"]
@@ -86,9 +87,9 @@ dqwatch demo is running; Ctrl-C stops it.
   mail folder   {mail}  (one .eml file per email)
   config        {config}
 
-What to watch for: the first polls find two problems that are already there
-(coverage under 75% on AddToCart, an offline score under 8.5 at Globex) and
-two datasets the API refuses. From about 30 seconds on, Acme web shop
+What to watch for: the first polls find problems that are already there
+(event coverage under 75% at Acme, an offline score under 8.5 at Globex) and
+a dataset the token may not read. From about 30 seconds on, Acme web shop
 degrades: EMQ drops, the phone match key is lost, coverage falls under 75%,
 freshness slips to hourly, a new diagnostic appears, the offline score falls.
 From about 3 minutes on it recovers and the alerts resolve.
