@@ -72,17 +72,6 @@ class Schedule:
         self._heap = [(when, key) for key, when in due.items()]
         heapq.heapify(self._heap)
 
-    def due(self, now: float, limit: int | None = None) -> list[Target]:
-        """Targets whose time has come and that are not being polled already."""
-        ready = [
-            key
-            for key, when in self._due.items()
-            if when <= now and key not in self._in_flight
-        ]
-        ready.sort(key=self._due.__getitem__)
-        chosen = ready if limit is None else ready[:limit]
-        return [self._targets[key] for key in chosen]
-
     def take(self, now: float) -> Target | None:
         """The most overdue idle target, marked in flight; None if none is due."""
         while self._heap and self._heap[0][0] <= now:
@@ -92,10 +81,6 @@ class Schedule:
             self._in_flight.add(key)
             return self._targets[key]
         return None
-
-    def start(self, targets: Iterable[Target]) -> None:
-        """Mark targets as being polled."""
-        self._in_flight.update(_key(t) for t in targets)
 
     def finish(self, target: Target, now: float) -> None:
         """A poll ended: the target is free and due at its next grid point."""
@@ -123,10 +108,6 @@ class Schedule:
     def _set_due(self, key: Key, when: float) -> None:
         self._due[key] = when
         heapq.heappush(self._heap, (when, key))
-
-    def known(self) -> set[Key]:
-        """Every (dataset, source) scheduled."""
-        return set(self._due)
 
     @property
     def in_flight(self) -> int:

@@ -13,6 +13,14 @@ def targets(n: int) -> list[Target]:
     return [Target(str(100000 + i), "web") for i in range(n)]
 
 
+def take_all(schedule: Schedule, now: float) -> list[Target]:
+    """Everything due at ``now``, marked in flight, as the daemon's workers take it."""
+    taken = []
+    while (target := schedule.take(now)) is not None:
+        taken.append(target)
+    return taken
+
+
 def test_ten_thousand_datasets_are_spread_evenly_over_the_interval() -> None:
     """Due times fill the interval: no minute holds much more than its share."""
     schedule = Schedule(interval=900.0, jitter=0.0)
@@ -23,8 +31,8 @@ def test_ten_thousand_datasets_are_spread_evenly_over_the_interval() -> None:
         buckets[int(offset // 60)] += 1
     assert max(buckets) < 10_000 / 15 * 1.15
     assert min(buckets) > 10_000 / 15 * 0.85
-    assert len(schedule.due(now=0.0)) == 0  # nothing fires at start-up
-    assert len(schedule.due(now=900.0)) == 10_000
+    assert take_all(schedule, now=0.0) == []  # nothing fires at start-up
+    assert len(take_all(schedule, now=900.0)) == 10_000
 
 
 def test_the_schedule_does_not_drift() -> None:
@@ -38,7 +46,7 @@ def test_the_schedule_does_not_drift() -> None:
     for late in (0.5, 7.0, 13.0, 2.0):
         now = (schedule.next_due() or 0.0) + late
         due_times.append(schedule.next_due())
-        schedule.start(schedule.due(now))
+        assert take_all(schedule, now) == [target]
         schedule.finish(target, now)
     gaps = {round(b - a, 6) for a, b in itertools.pairwise(due_times)}
     assert gaps == {60.0}
@@ -49,11 +57,10 @@ def test_a_dataset_in_flight_is_never_due_twice() -> None:
     """While a poll runs the dataset is not handed out again."""
     schedule = Schedule(interval=60.0, jitter=0.0)
     schedule.set_targets(targets(3), {}, now=0.0)
-    first = schedule.due(now=60.0)
-    schedule.start(first)
-    assert schedule.due(now=1000.0) == []
+    first = take_all(schedule, now=60.0)
+    assert take_all(schedule, now=1000.0) == []
     schedule.finish(first[0], now=61.0)
-    assert schedule.due(now=1000.0) == [first[0]]
+    assert take_all(schedule, now=1000.0) == [first[0]]
 
 
 def test_a_restart_continues_from_the_last_poll() -> None:
@@ -71,10 +78,9 @@ def test_after_downtime_a_dataset_is_polled_once_not_many_times() -> None:
     schedule = Schedule(interval=60.0, jitter=0.0)
     target = targets(1)[0]
     schedule.set_targets([target], {(target.dataset_id, "web"): 0.0}, now=0.0)
-    assert schedule.due(now=3600.0) == [target]
-    schedule.start([target])
+    assert take_all(schedule, now=3600.0) == [target]
     schedule.finish(target, now=3600.0)
-    assert schedule.due(now=3600.0) == []
+    assert take_all(schedule, now=3600.0) == []
     assert 3600.0 < (schedule.next_due() or 0.0) <= 3660.0
 
 
