@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -64,6 +65,13 @@ async def simulator() -> AsyncIterator[Simulator]:
         yield sim
     finally:
         await sim.stop()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for servers that need one up front)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def write_config(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+
+from tests.conftest import free_port
 
 SIM_TOKEN = "sim-token"  # the packaged basic scenario's token
 
@@ -36,9 +38,7 @@ def dqwatch(
 @pytest.fixture(scope="module")
 def simulator_url() -> Iterator[str]:
     """``dqwatch simulate`` with the packaged basic scenario, as its own process."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -278,10 +278,6 @@ def test_backtest_without_a_database_says_so(tmp_path: Path) -> None:
 
 def test_digest_now_mails_each_owner(tmp_path: Path, simulator_url: str) -> None:
     """digest --now builds the owner's digest and sends it to a real SMTP server."""
-    from aiosmtpd.controller import Controller
-
-    from tests.test_email import free_port
-
     received: list[bytes] = []
 
     class Handler:

@@ -23,10 +23,9 @@ from typing import Any
 import pytest
 
 from dqwatch.simulator import Scenario, Simulator
-from tests.conftest import TOKEN, scenario_dict
+from tests.conftest import TOKEN, free_port, scenario_dict
 from tests.slack_standin import TOKEN as SLACK_TOKEN
 from tests.slack_standin import SlackStandIn
-from tests.test_email import free_port
 
 RULES = """
 [[rule]]

@@ -6,7 +6,6 @@ import asyncio
 import email
 import email.policy
 import re
-import socket
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from dqwatch.digest import (
 from dqwatch.model import Observation, Snapshot
 from dqwatch.notify.templates import Templates
 from dqwatch.store import DatasetRow, Store
+from tests.conftest import free_port
 
 T0 = 1_800_000_000.0
 SINCE = T0 + DAY / 2
@@ -413,12 +413,6 @@ class Inbox:
         assert isinstance(parsed, EmailMessage)
         self.mails.append(parsed)
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import email.policy
 import importlib.util
 import shlex
 import shutil
-import socket
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from dqwatch.notify.email import EmailNotifier
 from dqwatch.notify.model import Message
 from dqwatch.notify.render import sample_messages
 from dqwatch.notify.templates import Templates
+from tests.conftest import free_port
 
 PASSWORD = "smtp-pass-9f8e7d"
 HOSTILE = "<!channel> & <@U123>"
@@ -63,12 +63,6 @@ class Inbox:
         login, password = data.login.decode(), data.password.decode()
         self.logins.append((login, password))
         return AuthResult(success=password == PASSWORD, handled=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

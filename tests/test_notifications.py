@@ -22,10 +22,9 @@ from dqwatch.cycle import Runtime, configured_rules, run_cycle
 from dqwatch.notify.outbox import DeliveryReport
 from dqwatch.simulator import Scenario, Simulator
 from dqwatch.store import Store
-from tests.conftest import scenario_dict, write_config
+from tests.conftest import free_port, scenario_dict, write_config
 from tests.slack_standin import TOKEN as SLACK_TOKEN
 from tests.slack_standin import SlackStandIn
-from tests.test_email import free_port
 
 DIAGNOSTIC = "Update your IPv4 IP addresses to IPv6 IP addresses"
 
