@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from poll import ID_START, TOKEN, free_port, wait_for
+from poll import ID_START, TOKEN, start_simulator
 
 LIVE_INTERVAL = 900.0
 LIVE_WINDOW = 3600.0
@@ -57,7 +57,6 @@ def run(datasets: int, windows: int, factor: float) -> dict[str, Any]:
     budget = int(demand * BUDGET_SHARE)
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
-        port = free_port()
         scenario = base / "scenario.toml"
         scenario.write_text(
             SCENARIO.format(
@@ -67,24 +66,9 @@ def run(datasets: int, windows: int, factor: float) -> dict[str, Any]:
                 businesses=BUSINESSES,
             )
         )
-        simulator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dqwatch.cli",
-                "--log-level",
-                "WARNING",
-                "simulate",
-                "--port",
-                str(port),
-                "--scenario",
-                str(scenario),
-            ]
-        )
-        url = f"http://127.0.0.1:{port}"
+        simulator, url = start_simulator(scenario)
         daemon = None
         try:
-            wait_for(url)
             config = base / "dqwatch.toml"
             config.write_text(config_text(url, datasets, interval, window))
             daemon = subprocess.Popen(

@@ -67,24 +67,8 @@ def run_size(
     with tempfile.TemporaryDirectory() as folder:
         scenario = Path(folder) / "scenario.toml"
         scenario.write_text(SCENARIO.format(datasets=size, latency=LATENCY))
-        port = free_port()
-        simulator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dqwatch.cli",
-                "--log-level",
-                "WARNING",
-                "simulate",
-                "--port",
-                str(port),
-                "--scenario",
-                str(scenario),
-            ],
-        )
+        simulator, url = start_simulator(scenario)
         try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for(url)
             common = [
                 "--url",
                 url,
@@ -277,6 +261,32 @@ def config_text(url: str, datasets: int, concurrency: int) -> str:
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def start_simulator(scenario: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``dqwatch simulate`` in its own process; returns it and its URL once up."""
+    port = free_port()
+    simulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dqwatch.cli",
+            "--log-level",
+            "WARNING",
+            "simulate",
+            "--port",
+            str(port),
+            "--scenario",
+            str(scenario),
+        ],
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url)
+    except RuntimeError:
+        simulator.kill()
+        raise
+    return simulator, url
 
 
 def free_port() -> int:
