@@ -279,6 +279,7 @@ def start_simulator(scenario: Path) -> tuple[subprocess.Popen[bytes], str]:
             "--scenario",
             str(scenario),
         ],
+        stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
