@@ -34,25 +34,27 @@ class Harness:
     def rules(self, text: str) -> None:
         self.rules_file.write_text(textwrap.dedent(text))
 
-    def config(self, datasets: str = "") -> Path:
-        body = (
-            datasets
-            or """
-            [[dataset]]
-            id = "1001"
-            name = "Acme shop"
-            owner = "acme"
+    #: The config's [[dataset]] tables; tests about other datasets replace it.
+    datasets = """
+        [[dataset]]
+        id = "1001"
+        name = "Acme shop"
+        owner = "acme"
 
-            [[dataset]]
-            id = "1002"
-            name = "Acme blog"
-            owner = "beta"
-            """
-        )
+        [[dataset]]
+        id = "1002"
+        name = "Acme blog"
+        owner = "beta"
+        """
+    #: Extra [graph] lines.
+    graph = ""
+
+    def config(self) -> Path:
         return write_config(
             self.tmp_path,
             self.sim.url,
-            body + '\n[rules]\npaths = ["rules.toml"]\n',
+            textwrap.dedent(self.datasets) + '\n[rules]\npaths = ["rules.toml"]\n',
+            graph=self.graph,
         )
 
     async def cycle(self, advance: float = 900.0) -> list[Transition]:
@@ -458,17 +460,11 @@ async def test_unknown_dataset_is_one_unreachable_alert(
     async with sim.running():
         harness = Harness(tmp_path, sim)
         harness.rules("")
-        harness.config = lambda datasets="": write_config(  # type: ignore[method-assign]
-            tmp_path,
-            sim.url,
-            """
+        harness.datasets = """
             [[dataset]]
             id = "9999"
             sources = ["web", "offline"]
-            [rules]
-            paths = ["rules.toml"]
-            """,
-        )
+            """
         fired = await harness.cycle()
         assert changes(fired) == {("firing", "dataset-unreachable", "9999", "", "")}
         assert fired[0].alert.severity == "critical"
@@ -487,12 +483,8 @@ async def test_invalid_token_is_one_alert_not_one_per_dataset(tmp_path: Path) ->
     async with sim.running():
         harness = Harness(tmp_path, sim)
         harness.rules("")
-        harness.config = lambda _="": write_config(  # type: ignore[method-assign]
-            tmp_path,
-            sim.url,
-            datasets + '[rules]\npaths = ["rules.toml"]\n',
-            graph="max_concurrency = 2",
-        )
+        harness.datasets = datasets
+        harness.graph = "max_concurrency = 2"
         fired = await harness.cycle()
     assert changes(fired) == {("firing", "token-invalid", "", "", "")}
     assert sim.stats.calls <= 2  # what was in flight; the rest was not sent
